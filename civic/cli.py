@@ -103,6 +103,26 @@ def i18n_update() -> None:
         if action == "update":
             args += ["--no-fuzzy-matching", "--ignore-obsolete"]
         _pybabel(*args)
+    _fill_source_catalog()
+
+
+def _fill_source_catalog() -> None:
+    """English is the source language: its catalog repeats each msgid."""
+    from babel.messages.pofile import read_po, write_po
+
+    po = TRANSLATIONS_DIR / "en" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale="en")
+    for message in catalog:
+        if not message.id:
+            continue
+        if isinstance(message.id, tuple):
+            message.string = tuple(message.id)
+        else:
+            message.string = message.id
+        message.flags.discard("fuzzy")
+    with po.open("wb") as handle:
+        write_po(handle, catalog, width=0, omit_header=False)
 
 
 @i18n_group.command("compile")

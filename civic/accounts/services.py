@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, url_for
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, update
@@ -174,13 +175,14 @@ def request_password_reset(email: str) -> None:
     if user is None:
         return
     link = url_for("accounts.reset_password", token=make_reset_token(user), _external=True)
-    message = queue_email(
-        user.email,
-        str(_l("Reset your password")),
-        "emails/password_reset.txt",
-        user=user,
-        link=link,
-    )
+    with force_locale(user.locale or current_app.config["CIVIC_DEFAULT_LOCALE"]):
+        message = queue_email(
+            user.email,
+            str(_l("Reset your password")),
+            "emails/password_reset.txt",
+            user=user,
+            link=link,
+        )
     db.session.commit()
     enqueue(deliver_outbox_message, message.id)
 

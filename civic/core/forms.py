@@ -1,19 +1,28 @@
-"""The base form: CSRF on, WTForms' own messages in the active locale."""
+"""The base form: CSRF on, WTForms' own messages translated by Civic's catalogs."""
 
 from __future__ import annotations
 
-from flask_babel import get_locale
+from flask_babel import get_translations
 from flask_wtf import FlaskForm
+
+
+class _CatalogTranslations:
+    """WTForms asks for gettext/ngettext; answer from Civic's catalogs (no formatting here:
+    WTForms formats the placeholders itself)."""
+
+    def gettext(self, string: str) -> str:
+        return get_translations().gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return get_translations().ngettext(singular, plural, n)
 
 
 class BaseForm(FlaskForm):
     """Every Civic form derives from this."""
 
     class Meta:
-        @property
-        def locales(self):
-            locale = get_locale()
-            return [str(locale).replace("_", "-"), str(locale).split("_")[0]] if locale else []
+        def get_translations(self, form):
+            return _CatalogTranslations()
 
     def add_domain_error(self, error) -> None:
         """Attach a DomainError's message to its field, or to the form as a whole."""

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
@@ -40,6 +40,8 @@ def _normalise(code: str | None) -> str | None:
 def select_locale() -> str:
     """The user's saved choice, then ?lang= (remembered in a cookie), then Accept-Language,
     then the city default."""
+    if not has_request_context():
+        return current_app.config["CIVIC_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and _normalise(current_user.locale):
         return _normalise(current_user.locale)
     switched = _normalise(request.args.get("lang"))
