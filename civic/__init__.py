@@ -30,6 +30,7 @@ def _init_extensions(app: Flask) -> None:
     from civic.extensions import babel, csrf, db, htmx, login_manager, migrate
 
     db.init_app(app)
+    _tune_sqlite(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
@@ -61,3 +62,24 @@ def _register_hooks(app: Flask) -> None:
     init_security(app)
     register_error_handlers(app)
     register_commands(app)
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """SQLite: enforce foreign keys, wait on locks, let readers run beside a writer (WAL)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    from civic.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        if ":memory:" not in app.config["SQLALCHEMY_DATABASE_URI"]:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()

@@ -86,6 +86,7 @@ def i18n_extract() -> None:
         "-k", "_l", "-k", "lazy_gettext", "-k", "lazy_ngettext:1,2",
         "--add-comments", "i18n:",
         "--sort-by-file",
+        "--ignore-dirs", ".* __pycache__ node_modules",
         "--project", "Civic",
         "--no-wrap",
         "-o", str(POT_FILE),

@@ -56,7 +56,7 @@ def enqueue(func: Callable, *args: Any, **kwargs: Any) -> JobHandle:
 
     job = get_queue().enqueue(
         func,
-        *args,
+        args=args,
         kwargs=kwargs or None,
         retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries] or [10]) if retries else None,
         job_timeout=600,
@@ -87,9 +87,9 @@ def make_worker_class():
     from civic.extensions import db
 
     class CivicWorker(SimpleWorker):
-        def perform_job(self, job, queue):
+        def perform_job(self, job, queue, *args, **kwargs):
             try:
-                return super().perform_job(job, queue)
+                return super().perform_job(job, queue, *args, **kwargs)
             finally:
                 db.session.remove()
 

@@ -7,6 +7,7 @@ that `civic db upgrade` works from empty on that database.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from werkzeug.security import generate_password_hash
+
+from flask.testing import FlaskClient
 
 from civic import create_app
 from civic.config import SEEDS_DIR
@@ -73,9 +76,25 @@ def _schema(base_config):
     return True
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production.
+
+    Tests keep an app context open to use the database; without this, requests would share
+    that context's `g` (and so flask-login's and flask-babel's per-request caches)."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def _make_app(config: dict):
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
+
+
 @pytest.fixture
 def app(base_config, _schema):
-    app = create_app(dict(base_config))
+    app = _make_app(dict(base_config))
     with app.app_context():
         yield app
         _db.session.remove()
@@ -108,7 +127,7 @@ def client(app):
 @pytest.fixture
 def csrf_app(base_config, _schema):
     """The app with CSRF protection on, as in production."""
-    app = create_app({**base_config, "WTF_CSRF_ENABLED": True})
+    app = _make_app({**base_config, "WTF_CSRF_ENABLED": True})
     with app.app_context():
         yield app
         _db.session.remove()
@@ -187,8 +206,11 @@ def redis_url() -> str | None:
 
 
 @pytest.fixture
-def queue(base_config, _schema):
-    """An app whose jobs go through a real Redis; drained by an rq burst worker with work()."""
+def queue(app, base_config):
+    """An app whose jobs go through a real Redis; drained by an rq burst worker with work().
+
+    Its app context sits on top of the `app` fixture's, so both share one database and the
+    code under test enqueues on Redis."""
     url = redis_url()
     if url is None:
         if os.environ.get("CI"):
@@ -199,7 +221,7 @@ def queue(base_config, _schema):
     # A database of its own so the test never touches a real queue.
     test_url = re.sub(r"/\d+$", "", url) + "/13"
     Redis.from_url(test_url).flushdb()
-    app = create_app({**base_config, "REDIS_URL": test_url})
+    app = _make_app({**base_config, "REDIS_URL": test_url})
     with app.app_context():
         from civic import jobs
 
@@ -218,7 +240,6 @@ def queue(base_config, _schema):
         yield Queue
         Redis.from_url(test_url).flushdb()
         _db.session.remove()
-        _truncate_all()
 
 
 def shared_path(*parts: str) -> Path:

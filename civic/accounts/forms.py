@@ -7,13 +7,13 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from civic.config import LANGUAGES
-from civic.core.forms import BaseForm
+from civic.core.forms import BaseForm, choices
 
 
-def language_choices(blank: bool = True) -> list[tuple[str, str]]:
+def language_choices(blank: bool = True) -> list:
     """Languages named in themselves, for select fields."""
-    choices = [(code, name) for code, name in LANGUAGES.items()]
-    return ([("", _l("Same as my browser"))] if blank else []) + choices
+    pairs = [(code, name) for code, name in LANGUAGES.items()]
+    return choices(([("", _l("Same as my browser"))] if blank else []) + pairs)
 
 
 class RegisterForm(BaseForm):

@@ -18,6 +18,7 @@ from civic.accounts.forms import (
     ResetPasswordForm,
 )
 from civic.core.errors import DomainError
+from civic.core.forms import choices
 from civic.core.geo import list_districts
 from civic.core.i18n import pick_text
 from civic.core.rendering import render
@@ -26,8 +27,8 @@ from civic.core.urls import safe_next_url
 bp = Blueprint("accounts", __name__, url_prefix="/account")
 
 
-def _district_choices(blank_label: str) -> list[tuple[int, str]]:
-    return [(0, blank_label)] + [(d.id, pick_text(d.name).text) for d in list_districts()]
+def _district_choices(blank_label: str) -> list:
+    return choices([(0, blank_label)] + [(d.id, pick_text(d.name).text) for d in list_districts()])
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -14,7 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from civic.core.forms import BaseForm
+from civic.core.forms import BaseForm, choices
 
 ROLE_LABELS = {
     "resident": _l("Resident"),
@@ -32,7 +32,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class UserRolesForm(BaseForm):
-    roles = MultiCheckboxField(_l("Roles"), choices=list(ROLE_LABELS.items()))
+    roles = MultiCheckboxField(_l("Roles"), choices=choices(ROLE_LABELS.items()))
 
 
 class UserDepartmentsForm(BaseForm):

@@ -22,15 +22,20 @@ from civic.admin.forms import (
 from civic.core import audit, geo
 from civic.core.auth import admin_required, staff_required
 from civic.core.errors import DomainError
+from civic.core.forms import choices
 from civic.core.i18n import pick_text, translatable
 from civic.core.rendering import render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def _district_choices(blank: str | None = None) -> list[tuple[int, str]]:
-    choices = [(d.id, pick_text(d.name).text) for d in geo.list_districts()]
-    return ([(0, blank)] if blank is not None else []) + choices
+def _district_choices(blank: str | None = None) -> list:
+    pairs = [(d.id, pick_text(d.name).text) for d in geo.list_districts()]
+    return choices(([(0, blank)] if blank is not None else []) + pairs)
+
+
+def _department_choices() -> list:
+    return choices((d.id, pick_text(d.name).text) for d in services.list_departments())
 
 
 @bp.get("/")
@@ -62,9 +67,7 @@ def _user_forms(user, roles_form=None, departments_form=None, verification_form=
     departments_form = departments_form or UserDepartmentsForm(
         formdata=None, departments=sorted(user.department_ids)
     )
-    departments_form.departments.choices = [
-        (d.id, pick_text(d.name).text) for d in services.list_departments()
-    ]
+    departments_form.departments.choices = _department_choices()
     verification_form = verification_form or VerificationForm(
         formdata=None, district=user.verified_district_id or 0
     )
@@ -115,7 +118,7 @@ def user_departments(user_id: int):
     """Replace a staff member's departments."""
     user = services.get_user(user_id)
     form = UserDepartmentsForm()
-    form.departments.choices = [(d.id, pick_text(d.name).text) for d in services.list_departments()]
+    form.departments.choices = _department_choices()
     if form.validate_on_submit():
         try:
             services.set_departments(current_user.id, user_id, form.departments.data)
@@ -213,7 +216,7 @@ def verification_codes():
             status = 400
     elif form.is_submitted():
         status = 400
-    district = next((label for value, label in form.district.choices if value == form.district.data), "")
+    district = next((c.label for c in form.district.choices if c.value == form.district.data), "")
     return render(
         "admin/verification_codes.html", form=form, codes=codes, district=district, status=status
     )
