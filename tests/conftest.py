@@ -99,6 +99,7 @@ def app(base_config, _schema):
         yield app
         _db.session.remove()
         _truncate_all()
+        _db.engine.dispose()
         from civic.core import geo
 
         geo._index_cache.clear()
@@ -132,6 +133,7 @@ def csrf_app(base_config, _schema):
         yield app
         _db.session.remove()
         _truncate_all()
+        _db.engine.dispose()
 
 
 @pytest.fixture
@@ -240,6 +242,8 @@ def queue(app, base_config):
         yield Queue
         Redis.from_url(test_url).flushdb()
         _db.session.remove()
+        _db.engine.dispose()
+        jobs.redis_connection().close()
 
 
 def shared_path(*parts: str) -> Path:

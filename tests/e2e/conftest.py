@@ -62,7 +62,12 @@ def live_server(app, base_config):
     served.url = f"http://127.0.0.1:{server.server_port}"
     yield served
     server.shutdown()
+    server.server_close()
     thread.join(timeout=5)
+    from civic.extensions import db
+
+    with served.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture
