@@ -26,9 +26,11 @@ def _create_app():
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
     """Serve Civic (a development server; use gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
     app = current_app._get_current_object()
     click.echo(f"Civic is running on http://{host}:{port}/ (Ctrl+C to stop)")
-    app.run(host=host, port=port, debug=app.config["DEBUG"], threaded=True, use_reloader=False)
+    run_simple(host, port, app, threaded=True, use_debugger=app.config["DEBUG"])
 
 
 @click.command("worker")

@@ -71,7 +71,7 @@ def _schema(base_config):
 
     app = create_app(base_config)
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         _db.engine.dispose()
     return True
 
