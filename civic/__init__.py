@@ -41,11 +41,13 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from civic.accounts.views import bp as accounts_bp
     from civic.admin.views import bp as admin_bp
+    from civic.budgeting.views import bp as budgeting_bp
     from civic.core.views import bp as core_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(budgeting_bp)
 
 
 def _register_hooks(app: Flask) -> None:

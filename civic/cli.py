@@ -134,9 +134,74 @@ def i18n_compile() -> None:
     _pybabel("compile", "-d", str(TRANSLATIONS_DIR), "--statistics")
 
 
+@click.group("pb")
+def pb_group() -> None:
+    """Pabulib files: recount a published result, import a past election."""
+
+
+@pb_group.command("tally")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rule", default="mes-add1-greedy", show_default=True,
+              help="greedy, greedy-cost, mes, mes-greedy, mes-add1, mes-add1-greedy, phragmen")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def pb_tally(path: str, rule: str, as_json: bool) -> None:
+    """Count a .pb file with a Civic rule (no database needed)."""
+    import json
+
+    from civic.budgeting.pabulib import PabulibError, recount
+
+    try:
+        result = recount(path, rule)
+    except (PabulibError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(f"{result['vote_type']} ballots: {result['voters']}, budget {result['budget']}")
+        click.echo(f"rule {rule}: {len(result['selected'])} projects for {result['total_cost']}")
+        click.echo(" ".join(result["order"]))
+
+
+@pb_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--title", default=None)
+@with_appcontext
+def pb_import(path: str, title: str | None) -> None:
+    """Import a .pb file as a finished process and compute its results."""
+    from pathlib import Path
+
+    from civic.budgeting.jobs import compute_results
+    from civic.budgeting.pbio import import_pb
+    from civic.core.errors import DomainError
+    from civic.jobs import enqueue
+
+    try:
+        budget = import_pb(None, Path(path).read_text(encoding="utf-8-sig"), title)
+    except DomainError as error:
+        raise click.ClickException(str(error.message)) from error
+    enqueue(compute_results, budget.id)
+    click.echo(f"Imported as /budgets/{budget.process.slug}")
+
+
+@click.group("budgeting")
+def budgeting_group() -> None:
+    """Participatory budgeting upkeep."""
+
+
+@budgeting_group.command("close-due")
+@with_appcontext
+def budgeting_close_due() -> None:
+    """Close votes whose end date has passed (run from cron every few minutes)."""
+    from civic.budgeting.services import close_due_votes
+
+    closed = close_due_votes()
+    click.echo(f"{len(closed)} vote(s) closed")
+
+
 def register_commands(app) -> None:
     """Attach Civic's commands to the app's CLI."""
-    for command in (serve_command, worker_command, seed_command, create_admin_command, i18n_group):
+    for command in (serve_command, worker_command, seed_command, create_admin_command, i18n_group,
+                    pb_group, budgeting_group):
         app.cli.add_command(command)
 
 

@@ -57,9 +57,15 @@ def _seed_city() -> list[str]:
     ]
 
 
+def _module_seeders() -> list[Callable[[], list[str]]]:
+    from civic.budgeting.seeds import seed_budgeting
+
+    return [seed_budgeting, *SEEDERS]
+
+
 def seed_demo_city() -> str:
     """Seed the city and every module's demo data; return a summary to print."""
     lines = _seed_city()
-    for seeder in SEEDERS:
+    for seeder in _module_seeders():
         lines.extend(seeder())
     return "\n".join(["Demo city seeded.", *lines])

@@ -12,3 +12,8 @@ def render(template: str, fragment: str | None = None, status: int = 200, **cont
     if fragment and htmx and not htmx.boosted:
         return render_template(fragment, **context), status
     return render_template(template, **context), status
+
+
+def is_htmx() -> bool:
+    """Whether the current request was made by htmx (and wants a fragment back)."""
+    return bool(htmx)
