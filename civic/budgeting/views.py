@@ -173,9 +173,9 @@ def idea(idea_id: int):
     supported = current_user.is_authenticated and services.has_supported(current_user.id, item.id)
     staff_forms = {}
     if _is_staff():
-        promote = PromoteForm(formdata=None)
+        promote = PromoteForm(formdata=None, prefix="promote")
         promote.budget.choices = choices((b.id, pick_text(b.name).text) for b in proc.budgets)
-        staff_forms = {"review": ReviewForm(formdata=None), "merge": MergeForm(formdata=None), "promote": promote}
+        staff_forms = {"review": ReviewForm(formdata=None, prefix="review"), "merge": MergeForm(formdata=None, prefix="merge"), "promote": promote}
     return render(
         "budgeting/idea.html",
         fragment="budgeting/_support.html" if request.args.get("part") == "support" else None,
@@ -576,7 +576,7 @@ def set_phase(slug: str):
 @staff_required
 def review(idea_id: int):
     """Judge an idea feasible (with its official cost) or not."""
-    form = ReviewForm()
+    form = ReviewForm(prefix="review")
     item = services.get_idea(idea_id)
     if form.validate_on_submit():
         try:
@@ -594,7 +594,7 @@ def review(idea_id: int):
 @staff_required
 def merge(idea_id: int):
     """Merge a duplicate idea into another."""
-    form = MergeForm()
+    form = MergeForm(prefix="merge")
     item = services.get_idea(idea_id)
     if form.validate_on_submit():
         try:
@@ -613,7 +613,7 @@ def promote(idea_id: int):
     """Put a feasible idea on a budget's ballot."""
     item = services.get_idea(idea_id)
     proc = services.get_process_by_id(item.process_id)
-    form = PromoteForm()
+    form = PromoteForm(prefix="promote")
     form.budget.choices = choices((b.id, pick_text(b.name).text) for b in proc.budgets)
     if form.validate_on_submit():
         try:
@@ -628,11 +628,11 @@ def promote(idea_id: int):
 
 def _idea_with_errors(item, **forms):
     proc = services.get_process_by_id(item.process_id)
-    promote_form = forms.get("promote") or PromoteForm(formdata=None)
+    promote_form = forms.get("promote") or PromoteForm(formdata=None, prefix="promote")
     promote_form.budget.choices = choices((b.id, pick_text(b.name).text) for b in proc.budgets)
     staff_forms = {
-        "review": forms.get("review") or ReviewForm(formdata=None),
-        "merge": forms.get("merge") or MergeForm(formdata=None),
+        "review": forms.get("review") or ReviewForm(formdata=None, prefix="review"),
+        "merge": forms.get("merge") or MergeForm(formdata=None, prefix="merge"),
         "promote": promote_form,
     }
     return render("budgeting/idea.html", idea=item, process=proc, phase=services.current_phase(proc),

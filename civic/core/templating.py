@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -44,6 +44,8 @@ def init_templating(app: Flask) -> None:
 
     @app.context_processor
     def inject_shell():
+        if not has_request_context():  # e-mails rendered by background jobs
+            return {"city_name": app.config["CIVIC_CITY_NAME"]}
         nav = [(endpoint, label) for endpoint, label in NAV_ITEMS if endpoint in app.view_functions]
         return {
             "nav_items": nav,
