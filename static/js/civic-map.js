@@ -20,7 +20,7 @@
     var ready = [];
     if (el.dataset.districts) {
       ready.push(fetchJSON(el.dataset.districts).then(function (data) {
-        var layer = L.geoJSON(data, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.05 } }).addTo(map);
+        var layer = L.geoJSON(data, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.05, className: "district-outline" } }).addTo(map);
         if (layer.getLayers().length) bounds = layer.getBounds();
       }).catch(function () {}));
     }
@@ -29,7 +29,7 @@
         var cluster = L.markerClusterGroup ? L.markerClusterGroup() : L.layerGroup();
         L.geoJSON(data, {
           pointToLayer: function (feature, latlng) {
-            return L.circleMarker(latlng, { radius: 8, color: "#0b5cad", fillColor: "#ffbf47", fillOpacity: 0.9, weight: 2 });
+            return L.circleMarker(latlng, { radius: 8, color: "#0b5cad", fillColor: "#ffbf47", fillOpacity: 0.9, weight: 2, className: "map-point" });
           },
           onEachFeature: function (feature, layer) {
             var p = feature.properties || {};

@@ -7,11 +7,9 @@ import re
 from flask_babel import force_locale, gettext
 from playwright.sync_api import expect
 
-from tests.budgeting.conftest import City  # noqa: F401 - the `city` fixture comes from there
+from tests.budgeting.conftest import city, staff  # noqa: F401 - fixtures shared with tests/budgeting
 from tests.conftest import DEMO_PASSWORD
 from tests.e2e.conftest import check_accessibility, check_fits_phone
-
-pytest_plugins = ["tests.budgeting.conftest"]
 
 
 def sign_in(page, base, email):
@@ -130,3 +128,30 @@ def test_budgeting_cycle_on_a_phone(live_server, browser, city, make_user, distr
     finally:
         phone.close()
         office.close()
+
+
+def test_maps_draw_districts_and_projects_without_tiles(live_server, page, app, districts, make_user):
+    """The tile server is unreachable here, as it may be in a city: outlines and markers still show."""
+    from civic.budgeting import services
+    from civic.budgeting.jobs import compute_results
+    from civic.budgeting.pbio import import_pb
+    from civic.config import SEEDS_DIR
+
+    admin = make_user(roles=("admin", "staff"))
+    budget = import_pb(admin.id, (SEEDS_DIR / "budgeting-2026.pb").read_text(), "PV 2026")
+    compute_results(budget.id)
+    services.publish_results(admin.id, budget.id)
+    page.goto(live_server.url + "/budgets/projects")
+    expect(page.locator(".map.map-live")).to_be_visible()
+    # Six district outlines plus markers or clusters for the funded projects.
+    expect(page.locator("path.district-outline")).to_have_count(6, timeout=10_000)
+    funded = len([p for p in budget.projects if p.is_funded])
+    clusters = page.locator(".leaflet-marker-pane .marker-cluster")
+    points = page.locator("path.map-point")
+    expect(points.or_(clusters).first).to_be_visible()
+    shown = points.count() + sum(int(c) for c in clusters.all_inner_texts())
+    assert shown == funded
+    # The list alternative is always there.
+    assert page.locator(".item-list .item").count() == len([p for p in budget.projects if p.is_funded])
+    check_accessibility(page)
+    check_fits_phone(page)
