@@ -831,6 +831,13 @@ def count_ballots(budget_id: int) -> int:
     return db.session.scalar(select(func.count(Ballot.id)).where(Ballot.budget_id == budget_id)) or 0
 
 
+def count_paper_ballots(budget_id: int) -> int:
+    """How many of a budget's ballots were entered from paper at service desks."""
+    return db.session.scalar(
+        select(func.count(Ballot.id)).where(Ballot.budget_id == budget_id, Ballot.paper_number.is_not(None))
+    ) or 0
+
+
 # -- Results -----------------------------------------------------------------------------------
 
 

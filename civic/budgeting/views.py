@@ -334,6 +334,7 @@ def results(slug: str, budget_id: int):
         greedy_only=greedy_only,
         rule_only=rule_only,
         rule_labels=services.RULE_LABELS,
+        paper_count=services.count_paper_ballots(budget.id),
     )
 
 
@@ -512,6 +513,7 @@ def _manage_context(proc, budget_form=None, phase_form=None):
         "budget_form": budget_form,
         "phase_form": phase_form,
         "ballot_counts": {b.id: services.count_ballots(b.id) for b in proc.budgets},
+        "paper_counts": {b.id: services.count_paper_ballots(b.id) for b in proc.budgets},
         "results": {b.id: services.get_results(b.id, include_unpublished=True) for b in proc.budgets},
         "rule_labels": services.RULE_LABELS,
         "ballot_labels": services.BALLOT_TYPE_LABELS,
