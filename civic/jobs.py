@@ -135,7 +135,11 @@ def list_jobs(limit: int = 50) -> dict[str, list[dict]]:
                     "enqueued_at": job.enqueued_at,
                     "ended_at": job.ended_at,
                     "retries_left": job.retries_left,
-                    "error": (job.latest_result().exc_string if state == "failed" and job.latest_result() else None),
+                    "error": (
+                        job.latest_result().exc_string
+                        if state == "failed" and job.latest_result()
+                        else None
+                    ),
                 }
             )
         result[state] = rows

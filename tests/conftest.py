@@ -14,10 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from werkzeug.security import generate_password_hash
-
-from flask.testing import FlaskClient
 
 from civic import create_app
 from civic.config import SEEDS_DIR
@@ -109,7 +108,11 @@ def _truncate_all() -> None:
     tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
     with _db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text(f'TRUNCATE {", ".join(chr(34) + t + chr(34) for t in tables)} RESTART IDENTITY CASCADE'))
+            conn.execute(
+                text(
+                    f"TRUNCATE {', '.join(chr(34) + t + chr(34) for t in tables)} RESTART IDENTITY CASCADE"
+                )
+            )
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
@@ -180,9 +183,7 @@ class Auth:
 
     def login(self, user_or_email, password: str = DEMO_PASSWORD):
         email = getattr(user_or_email, "email", user_or_email)
-        response = self.client.post(
-            "/account/login", data={"email": email, "password": password}
-        )
+        response = self.client.post("/account/login", data={"email": email, "password": password})
         assert response.status_code == 302, response.data[:500]
         return response
 
@@ -232,7 +233,9 @@ def queue(app, base_config):
 
             @staticmethod
             def work() -> None:
-                worker = jobs.make_worker_class()([jobs.get_queue()], connection=jobs.redis_connection())
+                worker = jobs.make_worker_class()(
+                    [jobs.get_queue()], connection=jobs.redis_connection()
+                )
                 worker.work(burst=True, with_scheduler=False)
 
             @staticmethod

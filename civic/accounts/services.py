@@ -256,7 +256,9 @@ def set_roles(actor_id: int, user_id: int, roles: list[str]) -> User:
     user.role_rows = [r for r in user.role_rows if r.role in wanted] + [
         UserRole(role=role) for role in sorted(wanted - user.roles)
     ]
-    audit.record(actor.id, "user.roles", "user", user.id, {"roles": before}, {"roles": sorted(wanted)})
+    audit.record(
+        actor.id, "user.roles", "user", user.id, {"roles": before}, {"roles": sorted(wanted)}
+    )
     db.session.commit()
     return user
 
@@ -264,7 +266,9 @@ def set_roles(actor_id: int, user_id: int, roles: list[str]) -> User:
 def set_departments(actor_id: int, user_id: int, department_ids: list[int]) -> User:
     """Replace the departments a staff member belongs to."""
     user = get_user(user_id)
-    known = set(db.session.scalars(db.select(Department.id).where(Department.id.in_(department_ids))))
+    known = set(
+        db.session.scalars(db.select(Department.id).where(Department.id.in_(department_ids)))
+    )
     if known != set(department_ids):
         raise DomainError(_l("Unknown department."), field="departments")
     before = sorted(user.department_ids)
@@ -272,7 +276,12 @@ def set_departments(actor_id: int, user_id: int, department_ids: list[int]) -> U
         DepartmentMember(department_id=dep_id) for dep_id in sorted(known - user.department_ids)
     ]
     audit.record(
-        actor_id, "user.departments", "user", user.id, {"departments": before}, {"departments": sorted(known)}
+        actor_id,
+        "user.departments",
+        "user",
+        user.id,
+        {"departments": before},
+        {"departments": sorted(known)},
     )
     db.session.commit()
     return user
@@ -341,9 +350,13 @@ def redeem_verification_code(user_id: int, code: str) -> User:
         db.select(VerificationCode).where(VerificationCode.code_hash == _hash_code(code))
     )
     if row is None:
-        raise DomainError(_l("This code is not valid. Please check it and try again."), field="code")
+        raise DomainError(
+            _l("This code is not valid. Please check it and try again."), field="code"
+        )
     if row.expires_at < utcnow():
-        raise DomainError(_l("This code has expired. Please ask at a service desk for a new one."), field="code")
+        raise DomainError(
+            _l("This code has expired. Please ask at a service desk for a new one."), field="code"
+        )
     # The conditional update makes a second, concurrent redemption find nothing to claim.
     now = utcnow()
     claimed = db.session.execute(
@@ -362,7 +375,9 @@ def redeem_verification_code(user_id: int, code: str) -> User:
     return user
 
 
-def create_department(actor_id: int, code: str, names: dict[str, str], email: str | None) -> Department:
+def create_department(
+    actor_id: int, code: str, names: dict[str, str], email: str | None
+) -> Department:
     """Add a department."""
     code = code.strip().lower()
     if not code or not all(ch.isalnum() or ch in "-_" for ch in code):
@@ -374,7 +389,14 @@ def create_department(actor_id: int, code: str, names: dict[str, str], email: st
     department = Department(code=code, name=names, email=email or None)
     db.session.add(department)
     db.session.flush()
-    audit.record(actor_id, "department.create", "department", department.id, None, {"code": code, "name": names})
+    audit.record(
+        actor_id,
+        "department.create",
+        "department",
+        department.id,
+        None,
+        {"code": code, "name": names},
+    )
     db.session.commit()
     return department
 
@@ -394,17 +416,23 @@ class UserPage:
     per_page: int
 
 
-def list_users(search: str = "", role: str | None = None, page: int = 1, per_page: int = 50) -> UserPage:
+def list_users(
+    search: str = "", role: str | None = None, page: int = 1, per_page: int = 50
+) -> UserPage:
     """Users matching a search on name or e-mail, optionally holding a role."""
     query = db.select(User)
     if search:
         like = f"%{search.strip().lower()}%"
-        query = query.where(func.lower(User.email).like(like) | func.lower(User.display_name).like(like))
+        query = query.where(
+            func.lower(User.email).like(like) | func.lower(User.display_name).like(like)
+        )
     if role:
         query = query.where(User.id.in_(db.select(UserRole.user_id).where(UserRole.role == role)))
     total = db.session.scalar(db.select(func.count()).select_from(query.subquery()))
     users = list(
-        db.session.scalars(query.order_by(User.id).limit(per_page).offset((max(page, 1) - 1) * per_page))
+        db.session.scalars(
+            query.order_by(User.id).limit(per_page).offset((max(page, 1) - 1) * per_page)
+        )
     )
     return UserPage(users, total, page, per_page)
 

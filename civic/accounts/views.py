@@ -53,7 +53,10 @@ def register():
             status = 400
         else:
             login_user(user)
-            flash(_("Welcome to Civic, %(name)s! Your account is ready.", name=user.display_name), "success")
+            flash(
+                _("Welcome to Civic, %(name)s! Your account is ready.", name=user.display_name),
+                "success",
+            )
             return redirect(url_for("core.home"))
     elif form.is_submitted():
         status = 400
@@ -100,11 +103,15 @@ def forgot_password():
     if form.validate_on_submit():
         services.request_password_reset(form.email.data)
         flash(
-            _("If an account exists for this address, we have sent it a link to reset the password."),
+            _(
+                "If an account exists for this address, we have sent it a link to reset the password."
+            ),
             "info",
         )
         return redirect(url_for("accounts.login"))
-    return render("accounts/forgot_password.html", form=form, status=400 if form.is_submitted() else 200)
+    return render(
+        "accounts/forgot_password.html", form=form, status=400 if form.is_submitted() else 200
+    )
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])

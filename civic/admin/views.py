@@ -50,7 +50,9 @@ def index():
 def users():
     """Find users by name or e-mail; filter by role."""
     page = services.list_users(
-        request.args.get("q", ""), request.args.get("role") or None, request.args.get("page", 1, type=int)
+        request.args.get("q", ""),
+        request.args.get("role") or None,
+        request.args.get("page", 1, type=int),
     )
     return render(
         "admin/users.html",
@@ -226,11 +228,15 @@ def verification_codes():
 @admin_required
 def audit_log():
     """Recent staff actions."""
-    return render("admin/audit.html", events=audit.list_events(request.args.get("limit", 200, type=int)))
+    return render(
+        "admin/audit.html", events=audit.list_events(request.args.get("limit", 200, type=int))
+    )
 
 
 @bp.get("/jobs")
 @staff_required
 def job_list():
     """Queued, running, failed and finished background jobs."""
-    return render("admin/jobs.html", groups=jobs.list_jobs(), inline=jobs.redis_connection() is None)
+    return render(
+        "admin/jobs.html", groups=jobs.list_jobs(), inline=jobs.redis_connection() is None
+    )

@@ -51,9 +51,12 @@ class BudgetForm(BaseForm):
         ),
     )
     max_choices = IntegerField(
-        _l("k: most projects a voter may choose or rank"), validators=[Optional(), NumberRange(1, 100)]
+        _l("k: most projects a voter may choose or rank"),
+        validators=[Optional(), NumberRange(1, 100)],
     )
-    points_total = IntegerField(_l("Points per voter"), validators=[Optional(), NumberRange(1, 1000)])
+    points_total = IntegerField(
+        _l("Points per voter"), validators=[Optional(), NumberRange(1, 1000)]
+    )
     points_per_project = IntegerField(
         _l("Most points per project"), validators=[Optional(), NumberRange(1, 1000)]
     )
@@ -92,10 +95,14 @@ class IdeaForm(BaseForm):
     district = SelectField(_l("District"), coerce=int, validators=[Optional()])
     address = StringField(_l("Address or landmark"), validators=[Optional(), Length(max=200)])
     latitude = StringField(
-        _l("Latitude"), validators=[Optional(), Length(max=20)], description=_l("Optional, e.g. -22.95")
+        _l("Latitude"),
+        validators=[Optional(), Length(max=20)],
+        description=_l("Optional, e.g. -22.95"),
     )
     longitude = StringField(
-        _l("Longitude"), validators=[Optional(), Length(max=20)], description=_l("Optional, e.g. -46.63")
+        _l("Longitude"),
+        validators=[Optional(), Length(max=20)],
+        description=_l("Optional, e.g. -46.63"),
     )
     photo = FileField(_l("Photo"), description=PHOTO_HINT)
 
@@ -107,11 +114,13 @@ class ReviewForm(BaseForm):
         validators=[DataRequired()],
     )
     reason = TextAreaField(
-        _l("Public reason"), validators=[DataRequired(), Length(max=3000)],
+        _l("Public reason"),
+        validators=[DataRequired(), Length(max=3000)],
         description=_l("Shown to the author and the public."),
     )
     official_cost = StringField(
-        _l("Official cost"), validators=[Optional(), Length(max=30)],
+        _l("Official cost"),
+        validators=[Optional(), Length(max=30)],
         description=_l("Required when the idea is feasible."),
     )
 
@@ -127,7 +136,8 @@ class PromoteForm(BaseForm):
 
 class PaperNumberForm(BaseForm):
     paper_number = StringField(
-        _l("Paper ballot number"), validators=[DataRequired(), Length(max=40)],
+        _l("Paper ballot number"),
+        validators=[DataRequired(), Length(max=40)],
         description=_l("The number printed on the ballot. Each number can be entered once."),
     )
 
@@ -145,5 +155,3 @@ class ProjectUpdateForm(BaseForm):
 class ImportForm(BaseForm):
     file = FileField(_l("Pabulib file (.pb)"))
     title = StringField(_l("Title"), validators=[Optional(), Length(max=160)])
-
-

@@ -60,7 +60,9 @@ def compute_results(budget_id: int) -> str:
     }
     result = db.session.scalar(select(ResultSet).where(ResultSet.budget_id == budget.id))
     if result is None:
-        result = ResultSet(budget_id=budget.id, rule=budget.rule, outcome=stored, voters=election.voters)
+        result = ResultSet(
+            budget_id=budget.id, rule=budget.rule, outcome=stored, voters=election.voters
+        )
         db.session.add(result)
     elif result.published_at is None:
         result.rule, result.outcome, result.voters = budget.rule, stored, election.voters
@@ -80,9 +82,9 @@ def notify_project_followers(update_id: int) -> int:
 
     project = db.session.get(Project, update.project_id)
     followers = db.session.scalars(
-        select(User).join(ProjectFollower, ProjectFollower.user_id == User.id).where(
-            ProjectFollower.project_id == project.id
-        )
+        select(User)
+        .join(ProjectFollower, ProjectFollower.user_id == User.id)
+        .where(ProjectFollower.project_id == project.id)
     ).all()
     ids = []
     for user in followers:

@@ -35,7 +35,15 @@ from civic.extensions import db
 
 PHASES = ("draft", "ideas", "review", "voting", "results", "implementation")
 BALLOT_TYPES = ("knapsack", "k_approval", "cumulative", "ranked")
-RESULT_RULES = ("greedy", "greedy-cost", "mes", "mes-greedy", "mes-add1", "mes-add1-greedy", "phragmen")
+RESULT_RULES = (
+    "greedy",
+    "greedy-cost",
+    "mes",
+    "mes-greedy",
+    "mes-add1",
+    "mes-add1-greedy",
+    "phragmen",
+)
 IDEA_STATES = ("submitted", "feasible", "unfeasible", "merged", "promoted")
 PROJECT_STATUSES = ("proposed", "planned", "in_progress", "done", "cancelled")
 Money = Numeric(16, 2)
@@ -77,7 +85,9 @@ class Budget(db.Model):
     """Money for the whole city or one district, with its ballot type and result rule."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[int] = mapped_column(
+        ForeignKey("process.id", ondelete="CASCADE"), index=True
+    )
     district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id", ondelete="RESTRICT"))
     name: Mapped[dict[str, str]] = mapped_column(JSON)
     amount: Mapped[Decimal] = mapped_column(Money)
@@ -104,7 +114,9 @@ class Budget(db.Model):
             "points_total IS NULL OR (points_total >= 1 AND points_per_project >= 1)",
             name="points",
         ),
-        CheckConstraint("min_share IS NULL OR (min_share >= 0 AND min_share <= 1)", name="min_share"),
+        CheckConstraint(
+            "min_share IS NULL OR (min_share >= 0 AND min_share <= 1)", name="min_share"
+        ),
     )
 
 
@@ -112,7 +124,9 @@ class Idea(db.Model):
     """A resident's proposal, reviewed by staff and perhaps promoted to the ballot."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[int] = mapped_column(
+        ForeignKey("process.id", ondelete="CASCADE"), index=True
+    )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(160))
     description: Mapped[str] = mapped_column(Text)
@@ -208,7 +222,9 @@ class ProjectUpdate(db.Model):
     """A dated implementation update, optionally with a photo."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(20))
     progress: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)

@@ -55,7 +55,9 @@ def election_for_budget(budget: Budget) -> Election:
         elif kind == CUMULATIVE:
             ordered = sorted(key, key=lambda item: -item[1])
             ballots.append(
-                TallyBallot(tuple(c for c, _ in ordered), tuple(Fraction(v) for _, v in ordered), weight)
+                TallyBallot(
+                    tuple(c for c, _ in ordered), tuple(Fraction(v) for _, v in ordered), weight
+                )
             )
         else:
             ballots.append(TallyBallot(tuple(code for code, _ in key), (), weight))
@@ -66,7 +68,9 @@ def pb_text_for_budget(budget: Budget) -> str:
     """An anonymised .pb file of a closed budget: voters numbered in random order."""
     election = election_for_budget(budget)
     # Expand grouped ballots, then shuffle so the file order says nothing about who voted when.
-    expanded = [TallyBallot(b.projects, b.points, 1) for b in election.ballots for _ in range(b.weight)]
+    expanded = [
+        TallyBallot(b.projects, b.points, 1) for b in election.ballots for _ in range(b.weight)
+    ]
     random.SystemRandom().shuffle(expanded)
     election = Election(election.budget, election.projects, tuple(expanded), election.kind)
     process = budget.process
@@ -114,9 +118,14 @@ def import_pb(actor_id: int | None, text: str, title: str | None = None) -> Budg
         ) from error
     meta = pb.meta
     default = current_app.config["CIVIC_DEFAULT_LOCALE"]
-    label = title or " ".join(filter(None, [meta.get("unit"), meta.get("instance"), meta.get("subunit")])) or "Pabulib"
-    process = services.create_process(actor_id, {default: label}, {default: meta.get("description", "")},
-                                      phase_override="results")
+    label = (
+        title
+        or " ".join(filter(None, [meta.get("unit"), meta.get("instance"), meta.get("subunit")]))
+        or "Pabulib"
+    )
+    process = services.create_process(
+        actor_id, {default: label}, {default: meta.get("description", "")}, phase_override="results"
+    )
     process.is_imported = True
     process.source_meta = meta
     kind = pb.election.kind
@@ -135,11 +144,19 @@ def import_pb(actor_id: int | None, text: str, title: str | None = None) -> Budg
         actor_id,
         process.id,
         {default: meta.get("subunit") or meta.get("district") or label},
-        Decimal(str(float(pb.election.budget))) if pb.election.budget.denominator != 1 else Decimal(pb.election.budget.numerator),
+        Decimal(str(float(pb.election.budget)))
+        if pb.election.budget.denominator != 1
+        else Decimal(pb.election.budget.numerator),
         ballot_type,
-        max_choices=max(1, min(max_length, n_projects)) if ballot_type in ("k_approval", "ranked") else None,
-        points_total=int(float(meta.get("max_sum_points") or 10**9)) if kind == CUMULATIVE else None,
-        points_per_project=int(float(meta.get("max_points") or meta.get("max_sum_points") or 10**9)) if kind == CUMULATIVE else None,
+        max_choices=max(1, min(max_length, n_projects))
+        if ballot_type in ("k_approval", "ranked")
+        else None,
+        points_total=int(float(meta.get("max_sum_points") or 10**9))
+        if kind == CUMULATIVE
+        else None,
+        points_per_project=int(float(meta.get("max_points") or meta.get("max_sum_points") or 10**9))
+        if kind == CUMULATIVE
+        else None,
         rule=rule,
     )
     info = {p.id: p for p in pb.projects}
@@ -161,15 +178,27 @@ def import_pb(actor_id: int | None, text: str, title: str | None = None) -> Budg
         if kind == ORDINAL:
             choices = [[code, rank] for rank, code in enumerate(ballot.projects, start=1)]
         elif kind == CUMULATIVE:
-            choices = [[code, int(points)] for code, points in zip(ballot.projects, ballot.points, strict=False) if points > 0]
+            choices = [
+                [code, int(points)]
+                for code, points in zip(ballot.projects, ballot.points, strict=False)
+                if points > 0
+            ]
         else:
             choices = [[code, 1] for code in ballot.projects]
         rows.extend({"budget_id": budget.id, "choices": choices} for _ in range(ballot.weight))
     for start in range(0, len(rows), 5000):
-        db.session.execute(insert(Ballot), [{"id": new_ballot_id(), **row} for row in rows[start : start + 5000]])
+        db.session.execute(
+            insert(Ballot), [{"id": new_ballot_id(), **row} for row in rows[start : start + 5000]]
+        )
     process.vote_closed_at = services.utcnow()
-    audit.record(actor_id, "budgeting.pb.import", "budget", budget.id, None,
-                 {"projects": len(pb.election.projects), "ballots": len(rows)})
+    audit.record(
+        actor_id,
+        "budgeting.pb.import",
+        "budget",
+        budget.id,
+        None,
+        {"projects": len(pb.election.projects), "ballots": len(rows)},
+    )
     db.session.commit()
     return budget
 

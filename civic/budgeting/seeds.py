@@ -33,7 +33,9 @@ def seed_budgeting() -> list[str]:
 
     # A finished cycle, replayed from its Pabulib file, with results and implementation.
     finished_budget = pbio.import_pb(
-        actor, (SEEDS_DIR / "budgeting-2026.pb").read_text(encoding="utf-8"), "Porto Verde decides 2026"
+        actor,
+        (SEEDS_DIR / "budgeting-2026.pb").read_text(encoding="utf-8"),
+        "Porto Verde decides 2026",
     )
     finished_budget.rule = "mes-add1-greedy"
     process_2026 = finished_budget.process
@@ -49,15 +51,23 @@ def seed_budgeting() -> list[str]:
     if actor:
         services.publish_results(actor, finished_budget.id)
         funded = [p for p in finished_budget.projects if p.is_funded]
-        progress = [("done", 100, "Opened to the public on 12 March."), ("in_progress", 60, "Works started; the structure is up."),
-                    ("in_progress", 25, "Contract signed with the builder."), ("planned", 0, "Design approved by residents in a public meeting.")]
+        progress = [
+            ("done", 100, "Opened to the public on 12 March."),
+            ("in_progress", 60, "Works started; the structure is up."),
+            ("in_progress", 25, "Contract signed with the builder."),
+            ("planned", 0, "Design approved by residents in a public meeting."),
+        ]
         for project, (status, pct, message) in zip(funded, progress, strict=False):
             services.update_project(actor, project.id, status, pct, message)
 
     # A process in its voting phase.
     process = services.create_process(
         actor,
-        {"en": "Porto Verde decides 2027", "pt_BR": "Porto Verde decide 2027", "es": "Porto Verde decide 2027"},
+        {
+            "en": "Porto Verde decides 2027",
+            "pt_BR": "Porto Verde decide 2027",
+            "es": "Porto Verde decide 2027",
+        },
         {
             "en": "Propose and choose how R$ 2.4 million of next year's budget is spent.",
             "pt_BR": "Proponha e escolha como gastar R$ 2,4 milhões do orçamento do próximo ano.",
@@ -71,32 +81,76 @@ def seed_budgeting() -> list[str]:
     )
     process.phase_override = "ideas"  # projects and ideas are added first, as in real life
     db.session.commit()
-    city = services.add_budget(actor, process.id, {"en": "City-wide", "pt_BR": "Toda a cidade"}, 2_000_000,
-                               "knapsack", rule="mes-add1-greedy")
+    city = services.add_budget(
+        actor,
+        process.id,
+        {"en": "City-wide", "pt_BR": "Toda a cidade"},
+        2_000_000,
+        "knapsack",
+        rule="mes-add1-greedy",
+    )
     vila = districts.get("vila-nova")
-    local = services.add_budget(actor, process.id, {"en": "Vila Nova", "pt_BR": "Vila Nova"}, 400_000,
-                                "cumulative", district_id=vila.id if vila else None,
-                                points_total=10, points_per_project=5, rule="mes-add1-greedy")
+    local = services.add_budget(
+        actor,
+        process.id,
+        {"en": "Vila Nova", "pt_BR": "Vila Nova"},
+        400_000,
+        "cumulative",
+        district_id=vila.id if vila else None,
+        points_total=10,
+        points_per_project=5,
+        rule="mes-add1-greedy",
+    )
     for item in data["city"]:
-        services.add_project(actor, city.id, {"en": item["en"], "pt_BR": item["pt_BR"]}, item["cost"],
-                             category=item["category"], latitude=item["lat"], longitude=item["lon"],
-                             district_id=districts[item["district"]].id)
+        services.add_project(
+            actor,
+            city.id,
+            {"en": item["en"], "pt_BR": item["pt_BR"]},
+            item["cost"],
+            category=item["category"],
+            latitude=item["lat"],
+            longitude=item["lon"],
+            district_id=districts[item["district"]].id,
+        )
     for item in data["district"]:
-        services.add_project(actor, local.id, {"en": item["en"], "pt_BR": item["pt_BR"]}, item["cost"],
-                             category=item["category"], latitude=item["lat"], longitude=item["lon"],
-                             district_id=local.district_id)
+        services.add_project(
+            actor,
+            local.id,
+            {"en": item["en"], "pt_BR": item["pt_BR"]},
+            item["cost"],
+            category=item["category"],
+            latitude=item["lat"],
+            longitude=item["lon"],
+            district_id=local.district_id,
+        )
     resident = _user("resident@demo.civic")
     for item in data["ideas"]:
         idea = services.submit_idea(
             resident.id if resident else actor,
             process.id,
-            services.IdeaInput(item["title"], item["description"], item["category"], item["cost"],
-                               district_id=districts[item["district"]].id),
+            services.IdeaInput(
+                item["title"],
+                item["description"],
+                item["category"],
+                item["cost"],
+                district_id=districts[item["district"]].id,
+            ),
         )
         if actor and item["state"] == "feasible":
-            services.review_idea(actor, idea.id, True, "The transport department can build it this year.", item["cost"])
+            services.review_idea(
+                actor,
+                idea.id,
+                True,
+                "The transport department can build it this year.",
+                item["cost"],
+            )
         elif actor and item["state"] == "unfeasible":
-            services.review_idea(actor, idea.id, False, "An airport is not a municipal competence and far exceeds the budget.")
+            services.review_idea(
+                actor,
+                idea.id,
+                False,
+                "An airport is not a municipal competence and far exceeds the budget.",
+            )
     process.phase_override = None  # back to the dates: voting is open
     db.session.commit()
     voters = [u for u in (_user("ko@demo.civic"), _user("ar@demo.civic")) if u and u.is_verified]

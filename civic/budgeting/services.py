@@ -84,6 +84,7 @@ def describe_ballot(budget: Budget) -> str:
         )
     return str(_l("Rank up to %(count)s projects: 1 for your favourite.", count=budget.max_choices))
 
+
 RULE_LABELS = {
     "greedy": _l("Most votes first (greedy)"),
     "greedy-cost": _l("Most votes per unit of cost"),
@@ -232,7 +233,9 @@ def set_phase(actor_id: int, process_id: int, phase: str | None) -> Process:
     if before in ("results", "implementation") and phase in ("draft", "ideas", "review", "voting"):
         raise Conflict(_l("A vote that has closed cannot be opened again."), field="phase")
     process.phase_override = phase
-    audit.record(actor_id, "budgeting.phase", "process", process.id, {"phase": before}, {"phase": phase})
+    audit.record(
+        actor_id, "budgeting.phase", "process", process.id, {"phase": before}, {"phase": phase}
+    )
     db.session.commit()
     if before == "voting" and current_phase(process) != "voting":
         close_vote(process.id, actor_id)
@@ -254,7 +257,9 @@ def close_vote(process_id: int, actor_id: int | None = None) -> Process:
     budget_ids = [b.id for b in process.budgets]
     db.session.execute(delete(BallotKey).where(BallotKey.budget_id.in_(budget_ids)))
     process.vote_closed_at = utcnow()
-    audit.record(actor_id, "budgeting.vote.close", "process", process.id, None, {"budgets": budget_ids})
+    audit.record(
+        actor_id, "budgeting.vote.close", "process", process.id, None, {"budgets": budget_ids}
+    )
     db.session.commit()
     for budget_id in budget_ids:
         enqueue(compute_results, budget_id)
@@ -275,9 +280,9 @@ def close_due_votes() -> list[int]:
 
 def close_vote_if_due(process: Process) -> None:
     """Pages call this so that a vote past its end date is closed even without cron."""
-    if process.vote_closed_at is None and process.voting_start is not None:
-        if current_phase(process) in ("results", "implementation"):
-            close_vote(process.id)
+    due = process.vote_closed_at is None and process.voting_start is not None
+    if due and current_phase(process) in ("results", "implementation"):
+        close_vote(process.id)
 
 
 def add_budget(
@@ -300,7 +305,10 @@ def add_budget(
     process = db.session.get(Process, process_id)
     if process is None:
         raise NotFound(_l("This budgeting process does not exist."))
-    if current_phase(process) in ("voting", "results", "implementation") and not process.is_imported:
+    if (
+        current_phase(process) in ("voting", "results", "implementation")
+        and not process.is_imported
+    ):
         raise Conflict(_l("Budgets are fixed once the vote opens."))
     amount = parse_money(amount, field="amount")
     if amount <= 0:
@@ -311,11 +319,17 @@ def add_budget(
         raise DomainError(_l("Unknown result rule."), field="rule")
     if ballot_type in ("k_approval", "ranked") and not (max_choices and max_choices >= 1):
         raise DomainError(_l("Say how many projects a voter may choose."), field="max_choices")
-    if ballot_type == "cumulative":
-        if not (points_total and points_per_project and points_total >= 1 and points_per_project >= 1):
-            raise DomainError(_l("Say how many points a voter has, and the most per project."), field="points_total")
+    if ballot_type == "cumulative" and not (
+        points_total and points_per_project and points_total >= 1 and points_per_project >= 1
+    ):
+        raise DomainError(
+            _l("Say how many points a voter has, and the most per project."),
+            field="points_total",
+        )
     if ballot_type == "ranked" and rule not in ("greedy", "mes"):
-        raise DomainError(_l("Ranked ballots are counted with greedy (Borda) or MES."), field="rule")
+        raise DomainError(
+            _l("Ranked ballots are counted with greedy (Borda) or MES."), field="rule"
+        )
     if ballot_type == "cumulative" and rule == "phragmen":
         raise DomainError(_l("Sequential Phragmén counts approval ballots only."), field="rule")
     if min_share is not None and not 0 <= min_share <= 1:
@@ -338,7 +352,14 @@ def add_budget(
     )
     db.session.add(budget)
     db.session.flush()
-    audit.record(actor_id, "budgeting.budget.create", "budget", budget.id, None, {"amount": str(amount), "ballot_type": ballot_type, "rule": rule})
+    audit.record(
+        actor_id,
+        "budgeting.budget.create",
+        "budget",
+        budget.id,
+        None,
+        {"amount": str(amount), "ballot_type": ballot_type, "rule": rule},
+    )
     db.session.commit()
     return budget
 
@@ -348,11 +369,15 @@ def parse_money(value, field: str = "cost") -> Decimal:
     if isinstance(value, Decimal):
         amount = value
     else:
-        text = str(value if value is not None else "").strip().replace(" ", "").replace("\u00a0", "")
+        text = (
+            str(value if value is not None else "").strip().replace(" ", "").replace("\u00a0", "")
+        )
         try:
             amount = Decimal(text)
         except InvalidOperation as exc:
-            raise DomainError(_l("Please enter an amount as a number, like 25000."), field=field) from exc
+            raise DomainError(
+                _l("Please enter an amount as a number, like 25000."), field=field
+            ) from exc
     if not amount.is_finite() or amount < 0 or amount >= MAX_COST:
         raise DomainError(_l("Please enter an amount of zero or more."), field=field)
     return amount.quantize(Decimal("0.01"))
@@ -436,8 +461,14 @@ def get_idea(idea_id: int) -> Idea:
     return idea
 
 
-def list_ideas(process_id: int, *, state: str | None = None, category: str | None = None,
-               district_id: int | None = None, sort: str = "support") -> list[Idea]:
+def list_ideas(
+    process_id: int,
+    *,
+    state: str | None = None,
+    category: str | None = None,
+    district_id: int | None = None,
+    sort: str = "support",
+) -> list[Idea]:
     """Ideas of a process, filtered; most supported first by default."""
     query = select(Idea).where(Idea.process_id == process_id)
     if state:
@@ -481,19 +512,31 @@ def withdraw_support(user_id: int, idea_id: int) -> Idea:
 
 
 def _recount_supports(idea_id: int) -> None:
-    count = select(func.count(IdeaSupport.id)).where(IdeaSupport.idea_id == idea_id).scalar_subquery()
+    count = (
+        select(func.count(IdeaSupport.id)).where(IdeaSupport.idea_id == idea_id).scalar_subquery()
+    )
     db.session.execute(update(Idea).where(Idea.id == idea_id).values(supports_count=count))
 
 
 def has_supported(user_id: int, idea_id: int) -> bool:
     """Whether the user supports the idea."""
-    return db.session.scalar(
-        select(IdeaSupport.id).where(IdeaSupport.idea_id == idea_id, IdeaSupport.user_id == user_id)
-    ) is not None
+    return (
+        db.session.scalar(
+            select(IdeaSupport.id).where(
+                IdeaSupport.idea_id == idea_id, IdeaSupport.user_id == user_id
+            )
+        )
+        is not None
+    )
 
 
-def review_idea(actor_id: int, idea_id: int, feasible: bool, reason: str,
-                official_cost: str | Decimal | None = None) -> Idea:
+def review_idea(
+    actor_id: int,
+    idea_id: int,
+    feasible: bool,
+    reason: str,
+    official_cost: str | Decimal | None = None,
+) -> Idea:
     """Staff judge an idea feasible (with an official cost) or not, with a public reason."""
     _require_staff(actor_id)
     idea = get_idea(idea_id)
@@ -502,7 +545,10 @@ def review_idea(actor_id: int, idea_id: int, feasible: bool, reason: str,
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_l("Please give the public reason."), field="reason")
-    before = {"state": idea.state, "official_cost": str(idea.official_cost) if idea.official_cost is not None else None}
+    before = {
+        "state": idea.state,
+        "official_cost": str(idea.official_cost) if idea.official_cost is not None else None,
+    }
     if feasible:
         if official_cost in (None, ""):
             raise DomainError(_l("Please give the official cost."), field="official_cost")
@@ -516,8 +562,17 @@ def review_idea(actor_id: int, idea_id: int, feasible: bool, reason: str,
             data={"official_cost": str(idea.official_cost)} if feasible else None,
         )
     )
-    audit.record(actor_id, "budgeting.idea.review", "idea", idea.id, before,
-                 {"state": idea.state, "official_cost": str(idea.official_cost) if idea.official_cost is not None else None})
+    audit.record(
+        actor_id,
+        "budgeting.idea.review",
+        "idea",
+        idea.id,
+        before,
+        {
+            "state": idea.state,
+            "official_cost": str(idea.official_cost) if idea.official_cost is not None else None,
+        },
+    )
     db.session.commit()
     return idea
 
@@ -530,14 +585,20 @@ def merge_idea(actor_id: int, idea_id: int, into_id: int, reason: str) -> Idea:
         raise DomainError(_l("Choose another idea of the same process."), field="into")
     if idea.state in ("merged", "promoted") or target.state == "merged":
         raise Conflict(_l("This idea has already been merged or put on the ballot."))
-    for user_id in db.session.scalars(select(IdeaSupport.user_id).where(IdeaSupport.idea_id == idea.id)):
+    for user_id in db.session.scalars(
+        select(IdeaSupport.user_id).where(IdeaSupport.idea_id == idea.id)
+    ):
         if not has_supported(user_id, target.id):
             db.session.add(IdeaSupport(idea_id=target.id, user_id=user_id))
     db.session.flush()
     idea.state = "merged"
     idea.merged_into_id = target.id
-    idea.events.append(IdeaEvent(kind="merged", message=reason.strip() or None, data={"into": target.id}))
-    target.events.append(IdeaEvent(kind="absorbed", message=reason.strip() or None, data={"from": idea.id}))
+    idea.events.append(
+        IdeaEvent(kind="merged", message=reason.strip() or None, data={"into": target.id})
+    )
+    target.events.append(
+        IdeaEvent(kind="absorbed", message=reason.strip() or None, data={"from": idea.id})
+    )
     _recount_supports(target.id)
     audit.record(actor_id, "budgeting.idea.merge", "idea", idea.id, None, {"into": target.id})
     db.session.commit()
@@ -570,7 +631,9 @@ def promote_idea(actor_id: int, idea_id: int, budget_id: int) -> Project:
         commit=False,
     )
     idea.state = "promoted"
-    idea.events.append(IdeaEvent(kind="promoted", data={"budget": budget.id, "project": project.code}))
+    idea.events.append(
+        IdeaEvent(kind="promoted", data={"budget": budget.id, "project": project.code})
+    )
     db.session.commit()
     return project
 
@@ -594,11 +657,19 @@ def add_project(
     """Add a project to a budget's ballot before the vote opens."""
     budget = get_budget(budget_id)
     process = budget.process
-    if current_phase(process) in ("voting", "results", "implementation") and not process.is_imported:
+    if (
+        current_phase(process) in ("voting", "results", "implementation")
+        and not process.is_imported
+    ):
         raise Conflict(_l("The ballot is fixed once the vote opens."))
     cost = parse_money(cost)
-    code = code or f"P{(db.session.scalar(select(func.count(Project.id)).where(Project.budget_id == budget_id)) or 0) + 1}"
-    if db.session.scalar(select(Project.id).where(Project.budget_id == budget_id, Project.code == code)):
+    code = (
+        code
+        or f"P{(db.session.scalar(select(func.count(Project.id)).where(Project.budget_id == budget_id)) or 0) + 1}"
+    )
+    if db.session.scalar(
+        select(Project.id).where(Project.budget_id == budget_id, Project.code == code)
+    ):
         raise Conflict(_l("This project is already on the ballot."))
     project = Project(
         budget_id=budget_id,
@@ -615,7 +686,14 @@ def add_project(
     )
     db.session.add(project)
     db.session.flush()
-    audit.record(actor_id, "budgeting.project.add", "project", project.id, None, {"code": code, "cost": str(cost)})
+    audit.record(
+        actor_id,
+        "budgeting.project.add",
+        "project",
+        project.id,
+        None,
+        {"code": code, "cost": str(cost)},
+    )
     if commit:
         db.session.commit()
     return project
@@ -645,7 +723,9 @@ def eligibility_problem(user: User | None, budget: Budget) -> str | None:
     if user is None or not user.is_authenticated:
         return str(_l("Please sign in to vote."))
     if not user.is_verified:
-        return str(_l("Only verified residents can vote. Ask for a verification code at a service desk."))
+        return str(
+            _l("Only verified residents can vote. Ask for a verification code at a service desk.")
+        )
     if budget.district_id is not None and user.verified_district_id != budget.district_id:
         return str(
             _l(
@@ -669,9 +749,9 @@ def parse_choices(budget: Budget, form: dict[str, list[str]]) -> dict[str, int]:
         if raw in ("", "0"):
             continue
         try:
-            choices[key[len(prefix):]] = int(raw)
+            choices[key[len(prefix) :]] = int(raw)
         except ValueError:
-            choices[key[len(prefix):]] = -1  # reported as invalid by check_ballot
+            choices[key[len(prefix) :]] = -1  # reported as invalid by check_ballot
     return choices
 
 
@@ -681,7 +761,9 @@ def check_ballot(budget: Budget, choices: dict[str, int]) -> BallotCheck:
     check = BallotCheck(choices=dict(choices), remaining=budget.amount)
     unknown = [code for code in choices if code not in projects]
     if unknown:
-        check.errors.append(str(_l("This ballot lists a project that is not on this budget's ballot.")))
+        check.errors.append(
+            str(_l("This ballot lists a project that is not on this budget's ballot."))
+        )
         return check
     check.spent = sum((projects[c].cost for c in choices), Decimal(0))
     check.remaining = budget.amount - check.spent
@@ -690,31 +772,56 @@ def check_ballot(budget: Budget, choices: dict[str, int]) -> BallotCheck:
     kind = budget.ballot_type
     if kind == "knapsack":
         if check.spent > budget.amount:
-            check.errors.append(str(_l("Your choices cost more than the budget. Remove a project.")))
-        elif budget.min_share and choices and check.spent < budget.amount * Decimal(str(budget.min_share)):
             check.errors.append(
-                str(_l("Please spend at least %(share)s of the budget.", share=f"{budget.min_share:.0%}"))
+                str(_l("Your choices cost more than the budget. Remove a project."))
+            )
+        elif (
+            budget.min_share
+            and choices
+            and check.spent < budget.amount * Decimal(str(budget.min_share))
+        ):
+            check.errors.append(
+                str(
+                    _l(
+                        "Please spend at least %(share)s of the budget.",
+                        share=f"{budget.min_share:.0%}",
+                    )
+                )
             )
     elif kind == "k_approval":
         if len(choices) > (budget.max_choices or 0):
-            check.errors.append(str(_l("Choose at most %(count)s projects.", count=budget.max_choices)))
+            check.errors.append(
+                str(_l("Choose at most %(count)s projects.", count=budget.max_choices))
+            )
     elif kind == "cumulative":
         bad = [v for v in choices.values() if v < 1 or v > (budget.points_per_project or 0)]
         check.points_used = sum(v for v in choices.values() if v > 0)
         check.points_left = (budget.points_total or 0) - check.points_used
         if bad:
             check.errors.append(
-                str(_l("Give each project between 1 and %(max)s points.", max=budget.points_per_project))
+                str(
+                    _l(
+                        "Give each project between 1 and %(max)s points.",
+                        max=budget.points_per_project,
+                    )
+                )
             )
         if check.points_used > (budget.points_total or 0):
             check.errors.append(
-                str(_l("You have %(total)s points to share out; this ballot uses %(used)s.",
-                       total=budget.points_total, used=check.points_used))
+                str(
+                    _l(
+                        "You have %(total)s points to share out; this ballot uses %(used)s.",
+                        total=budget.points_total,
+                        used=check.points_used,
+                    )
+                )
             )
     elif kind == "ranked":
         ranks = sorted(choices.values())
         if len(choices) > (budget.max_choices or 0):
-            check.errors.append(str(_l("Rank at most %(count)s projects.", count=budget.max_choices)))
+            check.errors.append(
+                str(_l("Rank at most %(count)s projects.", count=budget.max_choices))
+            )
         elif ranks != list(range(1, len(ranks) + 1)):
             check.errors.append(str(_l("Number your choices 1, 2, 3… without gaps or repeats.")))
     return check
@@ -788,7 +895,8 @@ def my_ballot(user_id: int, budget_id: int) -> dict[str, int] | None:
         return None
     ballot = db.session.scalar(
         select(Ballot).where(
-            Ballot.budget_id == budget_id, Ballot.pseudonym == _pseudonym(row.key, budget_id, user_id)
+            Ballot.budget_id == budget_id,
+            Ballot.pseudonym == _pseudonym(row.key, budget_id, user_id),
         )
     )
     return {code: value for code, value in ballot.choices} if ballot else None
@@ -796,12 +904,19 @@ def my_ballot(user_id: int, budget_id: int) -> dict[str, int] | None:
 
 def has_voted(user_id: int, budget_id: int) -> bool:
     """Whether the person has voted in this budget (not what)."""
-    return db.session.scalar(
-        select(VoterRecord.id).where(VoterRecord.budget_id == budget_id, VoterRecord.user_id == user_id)
-    ) is not None
+    return (
+        db.session.scalar(
+            select(VoterRecord.id).where(
+                VoterRecord.budget_id == budget_id, VoterRecord.user_id == user_id
+            )
+        )
+        is not None
+    )
 
 
-def enter_paper_ballot(actor_id: int, budget_id: int, paper_number: str, choices: dict[str, int]) -> BallotCheck:
+def enter_paper_ballot(
+    actor_id: int, budget_id: int, paper_number: str, choices: dict[str, int]
+) -> BallotCheck:
     """Staff enter a paper ballot from a service desk; each paper number counts once."""
     _require_staff(actor_id)
     budget = get_budget(budget_id)
@@ -809,33 +924,51 @@ def enter_paper_ballot(actor_id: int, budget_id: int, paper_number: str, choices
         raise Conflict(_l("Voting is not open."))
     number = (paper_number or "").strip().upper()
     if not number or len(number) > 40:
-        raise DomainError(_l("Please enter the number printed on the paper ballot."), field="paper_number")
+        raise DomainError(
+            _l("Please enter the number printed on the paper ballot."), field="paper_number"
+        )
     check = check_ballot(budget, choices)
     if not check.is_valid:
         raise DomainError(check.errors[0], field="ballot")
     try:
         with db.session.begin_nested():
-            db.session.add(Ballot(budget_id=budget.id, paper_number=number, choices=_stored_choices(budget, choices)))
+            db.session.add(
+                Ballot(
+                    budget_id=budget.id,
+                    paper_number=number,
+                    choices=_stored_choices(budget, choices),
+                )
+            )
     except IntegrityError:
         db.session.rollback()
         raise Conflict(
-            _l("Paper ballot %(number)s has already been entered.", number=number), field="paper_number"
+            _l("Paper ballot %(number)s has already been entered.", number=number),
+            field="paper_number",
         ) from None
-    audit.record(actor_id, "budgeting.paper_ballot", "budget", budget.id, None, {"paper_number": number})
+    audit.record(
+        actor_id, "budgeting.paper_ballot", "budget", budget.id, None, {"paper_number": number}
+    )
     db.session.commit()
     return check
 
 
 def count_ballots(budget_id: int) -> int:
     """How many ballots a budget has (online and paper)."""
-    return db.session.scalar(select(func.count(Ballot.id)).where(Ballot.budget_id == budget_id)) or 0
+    return (
+        db.session.scalar(select(func.count(Ballot.id)).where(Ballot.budget_id == budget_id)) or 0
+    )
 
 
 def count_paper_ballots(budget_id: int) -> int:
     """How many of a budget's ballots were entered from paper at service desks."""
-    return db.session.scalar(
-        select(func.count(Ballot.id)).where(Ballot.budget_id == budget_id, Ballot.paper_number.is_not(None))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Ballot.id)).where(
+                Ballot.budget_id == budget_id, Ballot.paper_number.is_not(None)
+            )
+        )
+        or 0
+    )
 
 
 # -- Results -----------------------------------------------------------------------------------
@@ -862,8 +995,14 @@ def publish_results(actor_id: int, budget_id: int) -> ResultSet:
             if project.is_funded and project.status == "proposed":
                 project.status = "planned"
         result.published_at = utcnow()
-        audit.record(actor_id, "budgeting.results.publish", "budget", budget_id, None,
-                     {"selected": result.outcome["selected"], "rule": result.rule})
+        audit.record(
+            actor_id,
+            "budgeting.results.publish",
+            "budget",
+            budget_id,
+            None,
+            {"selected": result.outcome["selected"], "rule": result.rule},
+        )
         db.session.commit()
     return result
 
@@ -887,8 +1026,14 @@ def list_funded_projects(district_id: int | None = None) -> list[Project]:
     return list(db.session.scalars(query.order_by(Project.district_id, Project.id)))
 
 
-def update_project(actor_id: int, project_id: int, status: str, progress: int, message: str,
-                   photo: bytes | None = None) -> ProjectUpdate:
+def update_project(
+    actor_id: int,
+    project_id: int,
+    status: str,
+    progress: int,
+    message: str,
+    photo: bytes | None = None,
+) -> ProjectUpdate:
     """Staff post a dated implementation update; followers hear of it."""
     from civic.budgeting.jobs import notify_project_followers
     from civic.core.uploads import make_image_derivatives, store_image
@@ -910,13 +1055,21 @@ def update_project(actor_id: int, project_id: int, status: str, progress: int, m
     before = {"status": project.status, "progress": project.progress}
     project.status, project.progress = status, (100 if status == "done" else progress)
     project.cancel_reason = message if status == "cancelled" else None
-    entry = ProjectUpdate(project_id=project.id, status=status, progress=project.progress, message=message)
+    entry = ProjectUpdate(
+        project_id=project.id, status=status, progress=project.progress, message=message
+    )
     photo_id = None
     if photo:
         entry.photo_id = photo_id = store_image(photo, owner_id=actor_id).id
     db.session.add(entry)
-    audit.record(actor_id, "budgeting.project.update", "project", project.id, before,
-                 {"status": status, "progress": project.progress})
+    audit.record(
+        actor_id,
+        "budgeting.project.update",
+        "project",
+        project.id,
+        before,
+        {"status": status, "progress": project.progress},
+    )
     db.session.commit()
     if photo_id:
         enqueue(make_image_derivatives, photo_id)
@@ -944,6 +1097,11 @@ def follow_project(user_id: int, project_id: int, follow: bool = True) -> None:
 
 def is_following(user_id: int, project_id: int) -> bool:
     """Whether the user follows the project."""
-    return db.session.scalar(
-        select(ProjectFollower.id).where(ProjectFollower.project_id == project_id, ProjectFollower.user_id == user_id)
-    ) is not None
+    return (
+        db.session.scalar(
+            select(ProjectFollower.id).where(
+                ProjectFollower.project_id == project_id, ProjectFollower.user_id == user_id
+            )
+        )
+        is not None
+    )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    request,
+    url_for,
+)
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -69,8 +79,12 @@ def index():
     processes = services.list_processes()
     for process in processes:
         services.close_vote_if_due(process)
-    return render("budgeting/index.html", processes=processes, phase_of=services.current_phase,
-                  phase_labels=services.PHASE_LABELS)
+    return render(
+        "budgeting/index.html",
+        processes=processes,
+        phase_of=services.current_phase,
+        phase_labels=services.PHASE_LABELS,
+    )
 
 
 @bp.get("/<slug>")
@@ -161,8 +175,13 @@ def new_idea(slug: str):
                 return redirect(url_for("budgeting.idea", idea_id=idea.id))
     elif form.is_submitted():
         status = 400
-    return render("budgeting/idea_form.html", form=form, process=proc, status=status,
-                  tile_url=current_app.config["CIVIC_TILE_URL"])
+    return render(
+        "budgeting/idea_form.html",
+        form=form,
+        process=proc,
+        status=status,
+        tile_url=current_app.config["CIVIC_TILE_URL"],
+    )
 
 
 @bp.get("/ideas/<int:idea_id>")
@@ -175,7 +194,11 @@ def idea(idea_id: int):
     if _is_staff():
         promote = PromoteForm(formdata=None, prefix="promote")
         promote.budget.choices = choices((b.id, pick_text(b.name).text) for b in proc.budgets)
-        staff_forms = {"review": ReviewForm(formdata=None, prefix="review"), "merge": MergeForm(formdata=None, prefix="merge"), "promote": promote}
+        staff_forms = {
+            "review": ReviewForm(formdata=None, prefix="review"),
+            "merge": MergeForm(formdata=None, prefix="merge"),
+            "promote": promote,
+        }
     return render(
         "budgeting/idea.html",
         fragment="budgeting/_support.html" if request.args.get("part") == "support" else None,
@@ -221,7 +244,11 @@ def support(idea_id: int):
 
 def _ballot_context(budget, check=None, saved=None):
     proc = budget.process
-    problem = services.eligibility_problem(current_user, budget) if current_user.is_authenticated else None
+    problem = (
+        services.eligibility_problem(current_user, budget)
+        if current_user.is_authenticated
+        else None
+    )
     return {
         "process": proc,
         "budget": budget,
@@ -254,8 +281,12 @@ def vote(slug: str, budget_id: int):
         check = services.check_ballot(budget, choices_)
         if not check.errors:
             check.errors = [str(error.message)]
-        return render("budgeting/ballot.html", fragment="budgeting/_ballot_form.html",
-                      status=error.status_code, **_ballot_context(budget, check))
+        return render(
+            "budgeting/ballot.html",
+            fragment="budgeting/_ballot_form.html",
+            status=error.status_code,
+            **_ballot_context(budget, check),
+        )
     if not is_htmx():
         flash(_("Your ballot is saved. You can change it until the vote closes."), "success")
         return redirect(url_for("budgeting.vote", slug=slug, budget_id=budget.id))
@@ -284,7 +315,9 @@ def paper_ballot(slug: str, budget_id: int):
     if form.validate_on_submit():
         choices_ = services.parse_choices(budget, request.form.to_dict(flat=False))
         try:
-            services.enter_paper_ballot(current_user.id, budget.id, form.paper_number.data, choices_)
+            services.enter_paper_ballot(
+                current_user.id, budget.id, form.paper_number.data, choices_
+            )
         except DomainError as error:
             check = services.check_ballot(budget, choices_)
             if error.field == "paper_number":
@@ -293,12 +326,23 @@ def paper_ballot(slug: str, budget_id: int):
                 check.errors = [str(error.message)]
             status = error.status_code
         else:
-            flash(_("Paper ballot %(number)s entered.", number=form.paper_number.data.strip().upper()), "success")
+            flash(
+                _(
+                    "Paper ballot %(number)s entered.",
+                    number=form.paper_number.data.strip().upper(),
+                ),
+                "success",
+            )
             return redirect(url_for("budgeting.paper_ballot", slug=slug, budget_id=budget.id))
     elif form.is_submitted():
         status = 400
-    return render("budgeting/paper_ballot.html", form=form, status=status,
-                  count=services.count_ballots(budget.id), **_ballot_context(budget, check))
+    return render(
+        "budgeting/paper_ballot.html",
+        form=form,
+        status=status,
+        count=services.count_ballots(budget.id),
+        **_ballot_context(budget, check),
+    )
 
 
 # -- Results -----------------------------------------------------------------------------------
@@ -313,7 +357,9 @@ def results(slug: str, budget_id: int):
     services.close_vote_if_due(budget.process)
     result = services.get_results(budget.id, include_unpublished=_is_staff())
     if result is None:
-        return render("budgeting/results_pending.html", process=budget.process, budget=budget, status=404)
+        return render(
+            "budgeting/results_pending.html", process=budget.process, budget=budget, status=404
+        )
     projects = {p.code: p for p in budget.projects}
     data = result.outcome
     funded = [projects[c] for c in data["selected"] if c in projects]
@@ -405,8 +451,13 @@ def project(project_id: int):
         project=item,
         following=following,
         status_labels=services.STATUS_LABELS,
-        update_form=ProjectUpdateForm(formdata=None, status=item.status if item.status != "proposed" else "planned",
-                                      progress=item.progress) if _is_staff() else None,
+        update_form=ProjectUpdateForm(
+            formdata=None,
+            status=item.status if item.status != "proposed" else "planned",
+            progress=item.progress,
+        )
+        if _is_staff()
+        else None,
     )
 
 
@@ -427,15 +478,27 @@ def project_update(project_id: int):
     form = ProjectUpdateForm()
     if form.validate_on_submit():
         try:
-            services.update_project(current_user.id, project_id, form.status.data, form.progress.data,
-                                    form.message.data, _photo_bytes(form.photo))
+            services.update_project(
+                current_user.id,
+                project_id,
+                form.status.data,
+                form.progress.data,
+                form.message.data,
+                _photo_bytes(form.photo),
+            )
         except DomainError as error:
             form.add_domain_error(error)
         else:
             flash(_("Update published."), "success")
             return redirect(url_for("budgeting.project", project_id=project_id))
-    return render("budgeting/project.html", project=item, following=False,
-                  status_labels=services.STATUS_LABELS, update_form=form, status=400)
+    return render(
+        "budgeting/project.html",
+        project=item,
+        following=False,
+        status_labels=services.STATUS_LABELS,
+        update_form=form,
+        status=400,
+    )
 
 
 @bp.get("/map.geojson")
@@ -447,20 +510,35 @@ def map_points():
         proc = services.get_process(slug)
         for item in services.list_ideas(proc.id):
             if item.latitude is not None and item.state != "merged":
-                features.append({
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [item.longitude, item.latitude]},
-                    "properties": {"title": item.title, "url": url_for("budgeting.idea", idea_id=item.id)},
-                })
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "Point",
+                            "coordinates": [item.longitude, item.latitude],
+                        },
+                        "properties": {
+                            "title": item.title,
+                            "url": url_for("budgeting.idea", idea_id=item.id),
+                        },
+                    }
+                )
     else:
         for item in services.list_funded_projects():
             if item.latitude is not None:
-                features.append({
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [item.longitude, item.latitude]},
-                    "properties": {"title": pick_text(item.title).text,
-                                   "url": url_for("budgeting.project", project_id=item.id)},
-                })
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "Point",
+                            "coordinates": [item.longitude, item.latitude],
+                        },
+                        "properties": {
+                            "title": pick_text(item.title).text,
+                            "url": url_for("budgeting.project", project_id=item.id),
+                        },
+                    }
+                )
     return jsonify(type="FeatureCollection", features=features)
 
 
@@ -514,7 +592,9 @@ def _manage_context(proc, budget_form=None, phase_form=None):
         "phase_form": phase_form,
         "ballot_counts": {b.id: services.count_ballots(b.id) for b in proc.budgets},
         "paper_counts": {b.id: services.count_paper_ballots(b.id) for b in proc.budgets},
-        "results": {b.id: services.get_results(b.id, include_unpublished=True) for b in proc.budgets},
+        "results": {
+            b.id: services.get_results(b.id, include_unpublished=True) for b in proc.budgets
+        },
         "rule_labels": services.RULE_LABELS,
         "ballot_labels": services.BALLOT_TYPE_LABELS,
         "pending": services.list_ideas(proc.id, state="submitted"),
@@ -569,7 +649,11 @@ def set_phase(slug: str):
             services.set_phase(current_user.id, proc.id, form.phase.data or None)
         except DomainError as error:
             form.add_domain_error(error)
-            return render("budgeting/manage.html", status=error.status_code, **_manage_context(proc, phase_form=form))
+            return render(
+                "budgeting/manage.html",
+                status=error.status_code,
+                **_manage_context(proc, phase_form=form),
+            )
         flash(_("Phase saved."), "success")
     return redirect(url_for("budgeting.manage", slug=slug))
 
@@ -582,8 +666,13 @@ def review(idea_id: int):
     item = services.get_idea(idea_id)
     if form.validate_on_submit():
         try:
-            services.review_idea(current_user.id, idea_id, form.decision.data == "feasible",
-                                 form.reason.data, form.official_cost.data)
+            services.review_idea(
+                current_user.id,
+                idea_id,
+                form.decision.data == "feasible",
+                form.reason.data,
+                form.official_cost.data,
+            )
         except DomainError as error:
             form.add_domain_error(error)
         else:
@@ -637,8 +726,16 @@ def _idea_with_errors(item, **forms):
         "merge": forms.get("merge") or MergeForm(formdata=None, prefix="merge"),
         "promote": promote_form,
     }
-    return render("budgeting/idea.html", idea=item, process=proc, phase=services.current_phase(proc),
-                  supported=False, categories=services.CATEGORIES, staff_forms=staff_forms, status=400)
+    return render(
+        "budgeting/idea.html",
+        idea=item,
+        process=proc,
+        phase=services.current_phase(proc),
+        supported=False,
+        categories=services.CATEGORIES,
+        staff_forms=staff_forms,
+        status=400,
+    )
 
 
 @bp.route("/import", methods=["GET", "POST"])

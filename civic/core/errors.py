@@ -58,7 +58,9 @@ ERROR_TITLES = {
 
 ERROR_HINTS = {
     400: _l("Please go back, check what you entered and try again."),
-    403: _l("If you think you should have access, sign in with another account or ask an administrator."),
+    403: _l(
+        "If you think you should have access, sign in with another account or ask an administrator."
+    ),
     404: _l("The address may be mistyped, or the page was moved."),
     405: _l("Please go back and use the form on the page."),
     409: _l("Please reload the page to see the current state."),
@@ -70,9 +72,10 @@ ERROR_HINTS = {
 
 def _wants_json() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes[
-        "text/html"
-    ]
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 def render_error(status: int, message: str | None = None):
@@ -98,7 +101,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error: CSRFError):
-        return render_error(400, str(_l("The form expired or was sent from elsewhere. Please try again.")))
+        return render_error(
+            400, str(_l("The form expired or was sent from elsewhere. Please try again."))
+        )
 
     @app.errorhandler(DomainError)
     def handle_domain(error: DomainError):

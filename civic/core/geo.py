@@ -53,9 +53,7 @@ def bbox_around(lat: float, lon: float, radius_m: float) -> tuple[float, float, 
 def within_bbox(query, lat_column, lon_column, bbox: tuple[float, float, float, float]):
     """Filter a select() to rows whose coordinates fall inside bbox (index-friendly)."""
     min_lat, min_lon, max_lat, max_lon = bbox
-    return query.where(
-        lat_column.between(min_lat, max_lat), lon_column.between(min_lon, max_lon)
-    )
+    return query.where(lat_column.between(min_lat, max_lat), lon_column.between(min_lon, max_lon))
 
 
 def check_coordinates(lat: float, lon: float) -> None:
@@ -134,7 +132,13 @@ def import_districts(data: Any, actor_id: int | None = None) -> list[District]:
             district.geometry = item.geometry
         district.population = item.population
         result.append(district)
-    audit.record(actor_id, "districts.import", "district", None, after={"codes": list(existing.keys() | {s.code for s in shapes})})
+    audit.record(
+        actor_id,
+        "districts.import",
+        "district",
+        None,
+        after={"codes": list(existing.keys() | {s.code for s in shapes})},
+    )
     db.session.commit()
     _index_cache.clear()
     return result

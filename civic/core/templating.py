@@ -49,6 +49,8 @@ def init_templating(app: Flask) -> None:
         nav = [(endpoint, label) for endpoint, label in NAV_ITEMS if endpoint in app.view_functions]
         return {
             "nav_items": nav,
-            "language_links": [(code, name, _url_with_lang(code)) for code, name in LANGUAGES.items()],
+            "language_links": [
+                (code, name, _url_with_lang(code)) for code, name in LANGUAGES.items()
+            ],
             "city_name": app.config["CIVIC_CITY_NAME"],
         }

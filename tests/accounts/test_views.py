@@ -21,7 +21,11 @@ def test_register_signs_in_and_lands_home(client, districts):
     )
     assert response.status_code == 302
     user = db.session.scalars(db.select(User)).one()
-    assert (user.email, user.locale, user.home_district.code) == ("bia@example.org", "pt_BR", "porto")
+    assert (user.email, user.locale, user.home_district.code) == (
+        "bia@example.org",
+        "pt_BR",
+        "porto",
+    )
     assert 'lang="pt-BR"' in client.get("/").get_data(as_text=True)
 
 
@@ -36,9 +40,9 @@ def test_register_with_bad_values_keeps_the_form_and_marks_the_field(client):
     assert 'value="not-an-email"' in page
     # The error sits next to the field and the field points at it.
     assert re.search(r'id="email-error"', page)
-    assert re.search(r'<input[^>]*aria-describedby="email-error"[^>]*id="email"', page) or re.search(
-        r'<input[^>]*id="email"[^>]*aria-describedby="email-error"', page
-    )
+    assert re.search(
+        r'<input[^>]*aria-describedby="email-error"[^>]*id="email"', page
+    ) or re.search(r'<input[^>]*id="email"[^>]*aria-describedby="email-error"', page)
     assert 'aria-invalid="true"' in page
     assert db.session.query(User).count() == 0
 
@@ -47,7 +51,12 @@ def test_register_duplicate_email_shows_error_on_email(client, make_user):
     user = make_user()
     response = client.post(
         "/account/register",
-        data={"display_name": "X", "email": user.email, "password": "a long password", "accept_terms": "y"},
+        data={
+            "display_name": "X",
+            "email": user.email,
+            "password": "a long password",
+            "accept_terms": "y",
+        },
     )
     assert response.status_code == 400
     assert "already exists" in response.get_data(as_text=True)
@@ -67,7 +76,9 @@ def test_login_and_logout(client, make_user):
 
 def test_wrong_password_says_so_and_keeps_the_email(client, make_user):
     user = make_user()
-    response = client.post("/account/login", data={"email": user.email, "password": "nope nope nope"})
+    response = client.post(
+        "/account/login", data={"email": user.email, "password": "nope nope nope"}
+    )
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "not correct" in page and f'value="{user.email}"' in page
@@ -96,9 +107,12 @@ def test_password_reset_end_to_end(client, make_user):
     assert "do not match" in mismatch.get_data(as_text=True)
     done = client.post(link, data={"password": "new password 1", "confirm": "new password 1"})
     assert done.status_code == 302
-    assert client.post(
-        "/account/login", data={"email": user.email, "password": "new password 1"}
-    ).status_code == 302
+    assert (
+        client.post(
+            "/account/login", data={"email": user.email, "password": "new password 1"}
+        ).status_code
+        == 302
+    )
 
 
 def test_password_change_logs_out_other_sessions(app, make_user):
@@ -157,11 +171,15 @@ def test_delete_account_view(client, auth, make_user):
     user = make_user()
     auth.login(user)
     assert client.post("/account/delete", data={"password": "nope"}).status_code == 400
-    assert client.post("/account/delete", data={"password": "correct-horse-battery"}).status_code == 302
+    assert (
+        client.post("/account/delete", data={"password": "correct-horse-battery"}).status_code
+        == 302
+    )
     assert db.session.query(User).count() == 0
 
 
 # --- Who may use the back office -------------------------------------------------------------
+
 
 def _admin_routes(app):
     for rule in app.url_map.iter_rules():
@@ -179,12 +197,16 @@ def test_every_admin_route_declares_its_roles(app):
         assert roles in (("admin",), ("staff",)), endpoint
 
 
-@pytest.mark.parametrize("who", ["anonymous", "resident", "judge", "facilitator", "team_member", "staff"])
+@pytest.mark.parametrize(
+    "who", ["anonymous", "resident", "judge", "facilitator", "team_member", "staff"]
+)
 def test_wrong_role_is_refused_on_every_admin_route(app, make_user, who):
     user = make_user(roles=("resident",)) if who == "anonymous" else make_user(roles=(who,))
     client = app.test_client()
     if who != "anonymous":
-        client.post("/account/login", data={"email": user.email, "password": "correct-horse-battery"})
+        client.post(
+            "/account/login", data={"email": user.email, "password": "correct-horse-battery"}
+        )
     checked = 0
     for endpoint, method, url, roles in _admin_routes(app):
         allowed = who in roles
@@ -192,7 +214,9 @@ def test_wrong_role_is_refused_on_every_admin_route(app, make_user, who):
             continue
         response = client.open(url, method=method)
         if who == "anonymous":
-            assert response.status_code == 302 and "/account/login" in response.headers["Location"], endpoint
+            assert (
+                response.status_code == 302 and "/account/login" in response.headers["Location"]
+            ), endpoint
         else:
             assert response.status_code == 403, (endpoint, response.status_code)
         checked += 1
@@ -223,7 +247,9 @@ def test_staff_verifies_a_user_from_the_back_office(app, make_user, districts):
     db.session.refresh(user)
     assert user.verified_district.code == "ribeira"
     # Staff cannot change roles.
-    assert client.post(f"/admin/users/{user.id}/roles", data={"roles": ["admin"]}).status_code == 403
+    assert (
+        client.post(f"/admin/users/{user.id}/roles", data={"roles": ["admin"]}).status_code == 403
+    )
 
 
 def test_staff_prints_codes(app, make_user, districts):
@@ -231,10 +257,14 @@ def test_staff_prints_codes(app, make_user, districts):
     client = app.test_client()
     client.post("/account/login", data={"email": staff.email, "password": "correct-horse-battery"})
     page = client.post(
-        "/admin/verification-codes", data={"district": districts["centro"].id, "count": 3, "valid_days": 7}
+        "/admin/verification-codes",
+        data={"district": districts["centro"].id, "count": 3, "valid_days": 7},
     ).get_data(as_text=True)
     assert len(re.findall(r'class="code">[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}<', page)) == 3
-    bad = client.post("/admin/verification-codes", data={"district": districts["centro"].id, "count": 0, "valid_days": 7})
+    bad = client.post(
+        "/admin/verification-codes",
+        data={"district": districts["centro"].id, "count": 0, "valid_days": 7},
+    )
     assert bad.status_code == 400
 
 
@@ -255,7 +285,12 @@ def test_admin_uploads_districts_and_bad_file_is_refused(app, make_user):
     assert bad.status_code == 400 and "not valid JSON" in bad.get_data(as_text=True)
     invalid = client.post(
         "/admin/districts",
-        data={"geojson": (io.BytesIO(json.dumps({"type": "FeatureCollection", "features": []}).encode()), "d.geojson")},
+        data={
+            "geojson": (
+                io.BytesIO(json.dumps({"type": "FeatureCollection", "features": []}).encode()),
+                "d.geojson",
+            )
+        },
         content_type="multipart/form-data",
     )
     assert invalid.status_code == 400 and "no features" in invalid.get_data(as_text=True)
@@ -276,8 +311,16 @@ def test_admin_changes_roles_and_departments(app, make_user):
     user = make_user()
     client = app.test_client()
     client.post("/account/login", data={"email": admin.email, "password": "correct-horse-battery"})
-    assert client.post(f"/admin/users/{user.id}/roles", data={"roles": ["staff", "judge"]}).status_code == 302
-    assert client.post(f"/admin/users/{user.id}/departments", data={"departments": [dept.id]}).status_code == 302
+    assert (
+        client.post(f"/admin/users/{user.id}/roles", data={"roles": ["staff", "judge"]}).status_code
+        == 302
+    )
+    assert (
+        client.post(
+            f"/admin/users/{user.id}/departments", data={"departments": [dept.id]}
+        ).status_code
+        == 302
+    )
     db.session.refresh(user)
     assert user.roles == {"staff", "judge"} and user.department_ids == {dept.id}
     assert "user.roles" in client.get("/admin/audit").get_data(as_text=True)

@@ -52,7 +52,9 @@ def test_key_is_destroyed_at_close_so_no_one_can_link_again(app, city, make_user
     assert db.session.query(VoterRecord).count() == len(voters)
 
 
-def test_no_staff_page_or_export_shows_a_ballot_with_its_voter(app, city, make_user, districts, staff):
+def test_no_staff_page_or_export_shows_a_ballot_with_its_voter(
+    app, city, make_user, districts, staff
+):
     open_vote(city)
     voters = _vote(city, make_user, districts)
     pseudonyms = [b.pseudonym for b in db.session.query(Ballot).all()]
@@ -63,9 +65,18 @@ def test_no_staff_page_or_export_shows_a_ballot_with_its_voter(app, city, make_u
 
     def pages():
         urls = [
-            "/budgets/", f"/budgets/{slug}", f"/budgets/{slug}/manage", f"/budgets/{slug}/ideas",
-            f"/budgets/{slug}/paper/{kid}", f"/budgets/{slug}/results/{kid}", f"/budgets/results/{kid}.pb",
-            "/budgets/projects", "/budgets/map.geojson", "/admin/audit", "/admin/jobs", "/admin/users",
+            "/budgets/",
+            f"/budgets/{slug}",
+            f"/budgets/{slug}/manage",
+            f"/budgets/{slug}/ideas",
+            f"/budgets/{slug}/paper/{kid}",
+            f"/budgets/{slug}/results/{kid}",
+            f"/budgets/results/{kid}.pb",
+            "/budgets/projects",
+            "/budgets/map.geojson",
+            "/admin/audit",
+            "/admin/jobs",
+            "/admin/users",
             *[f"/admin/users/{v.id}" for v in voters],
         ]
         for url in urls:
@@ -99,7 +110,9 @@ def test_a_voter_sees_only_their_own_ballot(app, city, make_user, districts):
     first, second = _vote(city, make_user, districts, n=2)
     client = app.test_client()
     client.post("/account/login", data={"email": second.email, "password": PASSWORD})
-    page = client.get(f"/budgets/{city.process.slug}/vote/{city.knapsack.id}").get_data(as_text=True)
+    page = client.get(f"/budgets/{city.process.slug}/vote/{city.knapsack.id}").get_data(
+        as_text=True
+    )
     first_code = city.knapsack.projects[0].code
     second_code = city.knapsack.projects[1].code
     assert re.search(rf'value="{second_code}" checked', page)

@@ -15,9 +15,12 @@ from tests.budgeting.conftest import open_vote
 def test_phase_follows_dates_unless_staff_override(app, staff):
     now = utcnow()
     process = services.create_process(
-        staff.id, {"en": "P"},
-        ideas_start=now - timedelta(days=10), review_start=now - timedelta(days=5),
-        voting_start=now + timedelta(days=1), voting_end=now + timedelta(days=8),
+        staff.id,
+        {"en": "P"},
+        ideas_start=now - timedelta(days=10),
+        review_start=now - timedelta(days=5),
+        voting_start=now + timedelta(days=1),
+        voting_end=now + timedelta(days=8),
     )
     assert services.current_phase(process) == "review"
     assert services.current_phase(process, now + timedelta(days=2)) == "voting"
@@ -30,7 +33,9 @@ def test_phase_follows_dates_unless_staff_override(app, staff):
 def test_dates_must_follow_each_other(app, staff):
     now = utcnow()
     with pytest.raises(DomainError):
-        services.create_process(staff.id, {"en": "P"}, voting_start=now, voting_end=now - timedelta(days=1))
+        services.create_process(
+            staff.id, {"en": "P"}, voting_start=now, voting_end=now - timedelta(days=1)
+        )
 
 
 def test_only_staff_create_processes(app, make_user):
@@ -53,7 +58,9 @@ def test_bad_budgets_are_refused(app, city, kwargs, field):
     amount = kwargs.pop("amount")
     ballot_type = kwargs.pop("ballot_type")
     with pytest.raises(DomainError) as error:
-        services.add_budget(city.staff_id, city.process.id, {"en": "B"}, amount, ballot_type, **kwargs)
+        services.add_budget(
+            city.staff_id, city.process.id, {"en": "B"}, amount, ballot_type, **kwargs
+        )
     assert error.value.field == field
 
 
@@ -68,30 +75,42 @@ def test_budgets_and_ballot_are_fixed_once_voting_opens(app, city):
 @pytest.mark.parametrize("cost", ["-1", "abc", "1e20", "NaN"])
 def test_costs_that_are_negative_or_not_numbers_are_refused(app, city, make_user, cost):
     with pytest.raises(DomainError) as error:
-        services.submit_idea(make_user().id, city.process.id, services.IdeaInput("T", "D", "culture", cost))
+        services.submit_idea(
+            make_user().id, city.process.id, services.IdeaInput("T", "D", "culture", cost)
+        )
     assert error.value.field == "estimated_cost"
     assert db.session.query(Idea).count() == 0
 
 
 def test_idea_location_decides_its_district_and_outside_is_refused(app, city, make_user, districts):
     user = make_user()
-    idea = services.submit_idea(user.id, city.process.id,
-                                services.IdeaInput("Park", "Trees", "environment", "1000", -22.98, -46.625))
+    idea = services.submit_idea(
+        user.id,
+        city.process.id,
+        services.IdeaInput("Park", "Trees", "environment", "1000", -22.98, -46.625),
+    )
     assert idea.district_id == districts["porto"].id
     with pytest.raises(DomainError, match="outside the city"):
-        services.submit_idea(user.id, city.process.id,
-                             services.IdeaInput("Far", "Away", "environment", "10", 48.85, 2.35))
+        services.submit_idea(
+            user.id,
+            city.process.id,
+            services.IdeaInput("Far", "Away", "environment", "10", 48.85, 2.35),
+        )
 
 
 def test_ideas_only_in_the_ideas_phase(app, city, make_user):
     services.set_phase(city.staff_id, city.process.id, "review")
     with pytest.raises(Conflict):
-        services.submit_idea(make_user().id, city.process.id, services.IdeaInput("T", "D", "culture", "1"))
+        services.submit_idea(
+            make_user().id, city.process.id, services.IdeaInput("T", "D", "culture", "1")
+        )
 
 
 def test_support_once_and_withdraw(app, city, make_user):
     author, fan = make_user(), make_user()
-    idea = services.submit_idea(author.id, city.process.id, services.IdeaInput("T", "D", "culture", "10"))
+    idea = services.submit_idea(
+        author.id, city.process.id, services.IdeaInput("T", "D", "culture", "10")
+    )
     services.support_idea(fan.id, idea.id)
     with pytest.raises(Conflict):
         services.support_idea(fan.id, idea.id)
@@ -102,8 +121,12 @@ def test_support_once_and_withdraw(app, city, make_user):
 
 def test_review_merge_and_promote_keep_history(app, city, make_user):
     author, fan = make_user(), make_user()
-    first = services.submit_idea(author.id, city.process.id, services.IdeaInput("Bench", "A bench", "public_space", "50"))
-    dup = services.submit_idea(fan.id, city.process.id, services.IdeaInput("Benches", "Benches", "public_space", "60"))
+    first = services.submit_idea(
+        author.id, city.process.id, services.IdeaInput("Bench", "A bench", "public_space", "50")
+    )
+    dup = services.submit_idea(
+        fan.id, city.process.id, services.IdeaInput("Benches", "Benches", "public_space", "60")
+    )
     services.support_idea(fan.id, dup.id)
     services.merge_idea(city.staff_id, dup.id, first.id, "Same request")
     assert dup.state == "merged" and dup.merged_into_id == first.id
@@ -121,13 +144,16 @@ def test_review_merge_and_promote_keep_history(app, city, make_user):
 
 
 def test_unfeasible_needs_a_public_reason(app, city, make_user):
-    idea = services.submit_idea(make_user().id, city.process.id, services.IdeaInput("X", "Y", "culture", "5"))
+    idea = services.submit_idea(
+        make_user().id, city.process.id, services.IdeaInput("X", "Y", "culture", "5")
+    )
     with pytest.raises(DomainError) as error:
         services.review_idea(city.staff_id, idea.id, False, "  ")
     assert error.value.field == "reason"
 
 
 # -- Ballot validation for every type ---------------------------------------------------------
+
 
 def _codes(budget):
     return {p.cost: p.code for p in budget.projects}
@@ -136,8 +162,8 @@ def _codes(budget):
 @pytest.mark.parametrize(
     "costs, ok, message",
     [
-        ((400, 500), True, None),           # 900 of 1000
-        ((500, 300, 200), True, None),      # exactly 1000 fits
+        ((400, 500), True, None),  # 900 of 1000
+        ((500, 300, 200), True, None),  # exactly 1000 fits
         ((400, 300, 500), False, "more than the budget"),
         ((), False, "at least one"),
     ],
@@ -155,7 +181,9 @@ def test_knapsack_ballots(app, city, costs, ok, message):
 def test_knapsack_minimum_share(app, city):
     city.knapsack.min_share = 0.5
     codes = _codes(city.knapsack)
-    assert "at least 50%" in services.check_ballot(city.knapsack, {codes[Decimal(200)]: 1}).errors[0]
+    assert (
+        "at least 50%" in services.check_ballot(city.knapsack, {codes[Decimal(200)]: 1}).errors[0]
+    )
     assert services.check_ballot(city.knapsack, {codes[Decimal(500)]: 1}).is_valid
 
 
@@ -184,8 +212,12 @@ def test_cumulative_ballots(app, city, points, ok, message):
 
 
 def test_k_approval_and_ranked_ballots(app, city):
-    k = services.add_budget(city.staff_id, city.process.id, {"en": "K"}, 100, "k_approval", max_choices=2)
-    r = services.add_budget(city.staff_id, city.process.id, {"en": "R"}, 100, "ranked", max_choices=2, rule="greedy")
+    k = services.add_budget(
+        city.staff_id, city.process.id, {"en": "K"}, 100, "k_approval", max_choices=2
+    )
+    r = services.add_budget(
+        city.staff_id, city.process.id, {"en": "R"}, 100, "ranked", max_choices=2, rule="greedy"
+    )
     for budget in (k, r):
         for n in range(3):
             services.add_project(city.staff_id, budget.id, {"en": f"p{n}"}, 10)
@@ -200,6 +232,7 @@ def test_k_approval_and_ranked_ballots(app, city):
 
 
 # -- Casting ----------------------------------------------------------------------------------
+
 
 def test_vote_outside_the_voting_phase_is_refused(app, city, make_user, districts):
     voter = make_user(verified_district=districts["centro"])
@@ -240,12 +273,16 @@ def test_invalid_ballot_saves_nothing(app, city, make_user, districts):
     open_vote(city)
     voter = make_user(verified_district=districts["centro"])
     with pytest.raises(DomainError):
-        services.cast_ballot(voter.id, city.knapsack.id, {p.code: 1 for p in city.knapsack.projects})
+        services.cast_ballot(
+            voter.id, city.knapsack.id, {p.code: 1 for p in city.knapsack.projects}
+        )
     assert db.session.query(Ballot).count() == 0
     assert db.session.query(VoterRecord).count() == 0
 
 
-def test_fifty_concurrent_submissions_by_one_voter_leave_one_ballot(app, city, make_user, districts):
+def test_fifty_concurrent_submissions_by_one_voter_leave_one_ballot(
+    app, city, make_user, districts
+):
     open_vote(city)
     voter = make_user(verified_district=districts["centro"])
     codes = [p.code for p in city.knapsack.projects]
@@ -279,7 +316,9 @@ def test_paper_ballots_count_once_per_number(app, city):
     with pytest.raises(Conflict, match="A-17 has already been entered"):
         services.enter_paper_ballot(city.staff_id, city.knapsack.id, "A-17 ", {code: 1})
     with pytest.raises(DomainError):
-        services.enter_paper_ballot(city.staff_id, city.knapsack.id, "A-18", {p.code: 1 for p in city.knapsack.projects})
+        services.enter_paper_ballot(
+            city.staff_id, city.knapsack.id, "A-18", {p.code: 1 for p in city.knapsack.projects}
+        )
     assert db.session.query(Ballot).count() == 1
 
 
@@ -289,10 +328,14 @@ def test_closing_destroys_the_key_and_computes_results(app, city, make_user, dis
     # 3 voters for the 500+300 pair, 2 for 400+200: greedy takes 500, 300 (800) then 200 fits.
     for _ in range(3):
         v = make_user(verified_district=districts["centro"])
-        services.cast_ballot(v.id, city.knapsack.id, {codes[Decimal(500)]: 1, codes[Decimal(300)]: 1})
+        services.cast_ballot(
+            v.id, city.knapsack.id, {codes[Decimal(500)]: 1, codes[Decimal(300)]: 1}
+        )
     for _ in range(2):
         v = make_user(verified_district=districts["porto"])
-        services.cast_ballot(v.id, city.knapsack.id, {codes[Decimal(400)]: 1, codes[Decimal(200)]: 1})
+        services.cast_ballot(
+            v.id, city.knapsack.id, {codes[Decimal(400)]: 1, codes[Decimal(200)]: 1}
+        )
     assert db.session.get(BallotKey, city.knapsack.id) is not None
     services.set_phase(city.staff_id, city.process.id, "results")
     assert db.session.query(BallotKey).count() == 0
@@ -326,8 +369,12 @@ def test_closed_vote_cannot_reopen(app, city):
 
 def test_vote_past_its_end_date_closes_itself(app, staff):
     now = utcnow()
-    process = services.create_process(staff.id, {"en": "Old"}, voting_start=now - timedelta(days=3),
-                                      voting_end=now - timedelta(minutes=1))
+    process = services.create_process(
+        staff.id,
+        {"en": "Old"},
+        voting_start=now - timedelta(days=3),
+        voting_end=now - timedelta(minutes=1),
+    )
     services.add_budget  # noqa: B018 - keep the import used
     assert services.close_due_votes() == [process.id]
     assert process.vote_closed_at is not None

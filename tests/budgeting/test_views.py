@@ -13,7 +13,10 @@ PASSWORD = "correct-horse-battery"
 
 
 def login(client, user):
-    assert client.post("/account/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/account/login", data={"email": user.email, "password": PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_public_pages_show_the_process_and_budgets(client, city):
@@ -29,8 +32,13 @@ def test_propose_idea_with_bad_cost_keeps_the_form(client, city, make_user):
     login(client, make_user())
     response = client.post(
         f"/budgets/{city.process.slug}/ideas/new",
-        data={"title": "Shade trees", "description": "Along the avenue", "category": "environment",
-              "estimated_cost": "-300", "district": 0},
+        data={
+            "title": "Shade trees",
+            "description": "Along the avenue",
+            "category": "environment",
+            "estimated_cost": "-300",
+            "district": 0,
+        },
     )
     assert response.status_code == 400
     page = response.get_data(as_text=True)
@@ -45,8 +53,14 @@ def test_propose_idea_with_photo_strips_metadata(client, city, make_user, distri
     login(client, make_user())
     response = client.post(
         f"/budgets/{city.process.slug}/ideas/new",
-        data={"title": "Mural", "description": "Paint the wall", "category": "culture", "estimated_cost": "1 500",
-              "district": districts["centro"].id, "photo": (io.BytesIO(jpeg_with_gps()), "wall.jpg")},
+        data={
+            "title": "Mural",
+            "description": "Paint the wall",
+            "category": "culture",
+            "estimated_cost": "1 500",
+            "district": districts["centro"].id,
+            "photo": (io.BytesIO(jpeg_with_gps()), "wall.jpg"),
+        },
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
@@ -60,7 +74,9 @@ def test_propose_idea_with_photo_strips_metadata(client, city, make_user, distri
 
 def test_support_with_htmx_confirms_without_reload(client, city, make_user):
     author, fan = make_user(), make_user()
-    idea = services.submit_idea(author.id, city.process.id, services.IdeaInput("Bench", "A bench", "public_space", "50"))
+    idea = services.submit_idea(
+        author.id, city.process.id, services.IdeaInput("Bench", "A bench", "public_space", "50")
+    )
     login(client, fan)
     response = client.post(f"/budgets/ideas/{idea.id}/support", headers={"HX-Request": "true"})
     body = response.get_data(as_text=True)
@@ -71,7 +87,9 @@ def test_support_with_htmx_confirms_without_reload(client, city, make_user):
     assert "Withdraw my support" in body
 
 
-def test_knapsack_ballot_without_js_refuses_over_budget_and_keeps_choices(client, city, make_user, districts):
+def test_knapsack_ballot_without_js_refuses_over_budget_and_keeps_choices(
+    client, city, make_user, districts
+):
     open_vote(city)
     login(client, make_user(verified_district=districts["centro"]))
     url = f"/budgets/{city.process.slug}/vote/{city.knapsack.id}"
@@ -100,7 +118,8 @@ def test_htmx_check_shows_what_is_left_before_submitting(client, city, make_user
     codes = {p.cost: p.code for p in city.knapsack.projects}
     response = client.post(
         f"/budgets/{city.process.slug}/vote/{city.knapsack.id}/check",
-        data={"project": [codes[Decimal(400)]]}, headers={"HX-Request": "true"},
+        data={"project": [codes[Decimal(400)]]},
+        headers={"HX-Request": "true"},
     )
     assert "R$600.00 left" in response.get_data(as_text=True)
     assert db.session.query(Ballot).count() == 0
@@ -112,7 +131,8 @@ def test_htmx_vote_swaps_in_a_confirmation(client, city, make_user, districts):
     code = city.cumulative.projects[0].code
     response = client.post(
         f"/budgets/{city.process.slug}/vote/{city.cumulative.id}",
-        data={f"points-{code}": "4"}, headers={"HX-Request": "true"},
+        data={f"points-{code}": "4"},
+        headers={"HX-Request": "true"},
     )
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in body
@@ -167,7 +187,9 @@ STAFF_ROUTES = [
 
 @pytest.mark.parametrize("role", ["resident", "judge", "facilitator", "team_member"])
 def test_staff_routes_refuse_other_roles(client, city, make_user, districts, role):
-    idea = services.submit_idea(make_user().id, city.process.id, services.IdeaInput("T", "D", "culture", "5"))
+    idea = services.submit_idea(
+        make_user().id, city.process.id, services.IdeaInput("T", "D", "culture", "5")
+    )
     login(client, make_user(roles=(role,), verified_district=districts["centro"]))
     for method, pattern in STAFF_ROUTES:
         url = pattern.format(slug=city.process.slug, knapsack=city.knapsack.id, idea=idea.id)
@@ -188,8 +210,11 @@ def test_import_is_admin_only_and_reports_the_bad_line(client, make_user):
     client.post("/account/logout")
     login(client, make_user(roles=("admin",)))
     bad = "META\nkey;value\nbudget;100\nvote_type;approval\nPROJECTS\nproject_id;cost\n1;lots\nVOTES\nvoter_id;vote\n1;1\n"
-    response = client.post("/budgets/import", data={"file": (io.BytesIO(bad.encode()), "bad.pb")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/budgets/import",
+        data={"file": (io.BytesIO(bad.encode()), "bad.pb")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400
     assert "line 7" in response.get_data(as_text=True)
 
@@ -201,8 +226,11 @@ def test_import_pb_computes_results_like_the_cli(client, make_user, tmp_path):
     admin = make_user(roles=("admin", "staff"))
     login(client, admin)
     data = (SEEDS_DIR / "budgeting-2026.pb").read_bytes()
-    response = client.post("/budgets/import", data={"file": (io.BytesIO(data), "pv.pb")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/budgets/import",
+        data={"file": (io.BytesIO(data), "pv.pb")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     from civic.budgeting.models import Budget, ResultSet
 

@@ -67,7 +67,10 @@ def test_city_bounds(districts):
         ({"type": "Feature"}, "FeatureCollection"),
         ({"type": "FeatureCollection", "features": []}, "no features"),
         (
-            {"type": "FeatureCollection", "features": [{"properties": {"name": "A"}, "geometry": None}]},
+            {
+                "type": "FeatureCollection",
+                "features": [{"properties": {"name": "A"}, "geometry": None}],
+            },
             "no 'code'",
         ),
         (

@@ -1,7 +1,10 @@
 def test_health_embedded_mode_reports_redis_not_configured(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "checks": {"database": "ok", "redis": "not configured"}}
+    assert response.json == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis": "not configured"},
+    }
 
 
 def test_health_reports_an_unreachable_redis(app, client):

@@ -54,9 +54,24 @@ def test_extraction_finds_nothing_missing_from_the_catalogs(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
         [
-            sys.executable, "-m", "babel.messages.frontend", "-q", "extract", "-F", "pyproject.toml",
-            "-k", "_l", "-k", "lazy_gettext", "-k", "lazy_ngettext:1,2",
-            "--ignore-dirs", ".* __pycache__ node_modules", "-o", str(pot), ".",
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "-q",
+            "extract",
+            "-F",
+            "pyproject.toml",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "-k",
+            "lazy_ngettext:1,2",
+            "--ignore-dirs",
+            ".* __pycache__ node_modules",
+            "-o",
+            str(pot),
+            ".",
         ],
         check=True,
         cwd=ROOT,
@@ -68,7 +83,9 @@ def test_extraction_finds_nothing_missing_from_the_catalogs(tmp_path):
     for code in LANGUAGES:
         known = {m.id for m in _catalog(code) if m.id}
         missing = extracted - known
-        assert not missing, f"{code} lacks {len(missing)} msgids, e.g. {sorted(missing, key=str)[:5]}; run `civic i18n extract && civic i18n update`"
+        assert not missing, (
+            f"{code} lacks {len(missing)} msgids, e.g. {sorted(missing, key=str)[:5]}; run `civic i18n extract && civic i18n update`"
+        )
 
 
 def test_locale_order_user_choice_beats_switch_cookie_header_and_default(app, make_user, auth):
@@ -145,7 +162,11 @@ def test_pick_text_falls_back_and_says_which_language(app):
         assert (fallback.text, fallback.locale, fallback.is_fallback) == ("Park", "en", True)
         assert fallback.language_name == "English"
         only_other = i18n.pick_text({"es": "Parque"}, "ko")
-        assert (only_other.text, only_other.locale, only_other.is_fallback) == ("Parque", "es", True)
+        assert (only_other.text, only_other.locale, only_other.is_fallback) == (
+            "Parque",
+            "es",
+            True,
+        )
         assert i18n.pick_text({}, "ko").text == ""
 
 

@@ -83,7 +83,7 @@ def test_failed_rq_job_is_scheduled_for_retry_with_backoff_and_listed(queue):
 
 def test_staff_jobs_page_lists_queued_jobs(queue, make_user):
     staff = make_user(roles=("staff",))
-    handle = jobs.enqueue(mark_sent, _message())
+    jobs.enqueue(mark_sent, _message())
     client = queue.flask_app.test_client()
     client.post("/account/login", data={"email": staff.email, "password": "correct-horse-battery"})
     page = client.get("/admin/jobs").get_data(as_text=True)

@@ -87,9 +87,7 @@ def page(context):
 def check_accessibility(page, allow: tuple[str, ...] = ()) -> None:
     """Run axe-core in the page; fail on serious or critical violations."""
     page.evaluate(AXE_SOURCE + "\n;undefined")
-    result = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})"
-    )
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     bad = [
         f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}"
         for v in result["violations"]

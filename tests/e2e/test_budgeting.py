@@ -27,7 +27,9 @@ def t(code, msgid, **kw):
 
 def test_budgeting_cycle_on_a_phone(live_server, browser, city, make_user, districts, staff):
     base = live_server.url
-    resident = make_user(verified_district=districts["porto"], email="rosa@example.org", locale="pt_BR")
+    resident = make_user(
+        verified_district=districts["porto"], email="rosa@example.org", locale="pt_BR"
+    )
     phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="pt-BR")
     office = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
@@ -83,11 +85,15 @@ def test_budgeting_cycle_on_a_phone(live_server, browser, city, make_user, distr
         expect(summary).to_contain_text("R$\xa0850,00")
         page.get_by_label("City project 500").check()
         page.get_by_label("City project 400").check()
-        expect(page.locator(".ballot-summary [role=alert]")).to_be_visible()  # over budget, before submitting
+        expect(
+            page.locator(".ballot-summary [role=alert]")
+        ).to_be_visible()  # over budget, before submitting
         page.get_by_label("City project 400").uncheck()
         expect(summary).to_contain_text("R$\xa0350,00")
         page.locator("#ballot button[type=submit]").click()
-        confirm = t("pt_BR", "Your ballot is saved and counts. You can change it until the vote closes.")
+        confirm = t(
+            "pt_BR", "Your ballot is saved and counts. You can change it until the vote closes."
+        )
         expect(page.locator("#ballot .confirm")).to_have_text(confirm)
         # Change the vote.
         page.get_by_label("City project 500").uncheck()
@@ -130,7 +136,9 @@ def test_budgeting_cycle_on_a_phone(live_server, browser, city, make_user, distr
         office.close()
 
 
-def test_maps_draw_districts_and_projects_without_tiles(live_server, page, app, districts, make_user):
+def test_maps_draw_districts_and_projects_without_tiles(
+    live_server, page, app, districts, make_user
+):
     """The tile server is unreachable here, as it may be in a city: outlines and markers still show."""
     from civic.budgeting import services
     from civic.budgeting.jobs import compute_results
@@ -152,6 +160,8 @@ def test_maps_draw_districts_and_projects_without_tiles(live_server, page, app, 
     shown = points.count() + sum(int(c) for c in clusters.all_inner_texts())
     assert shown == funded
     # The list alternative is always there.
-    assert page.locator(".item-list .item").count() == len([p for p in budget.projects if p.is_funded])
+    assert page.locator(".item-list .item").count() == len(
+        [p for p in budget.projects if p.is_funded]
+    )
     check_accessibility(page)
     check_fits_phone(page)

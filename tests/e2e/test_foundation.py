@@ -66,7 +66,9 @@ def test_switch_to_korean_and_to_arabic(live_server, page):
     page.wait_for_load_state()
     html = page.locator("html")
     assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
-    assert page.get_by_role("heading", level=1).inner_text() == translated("ar", "Create an account")
+    assert page.get_by_role("heading", level=1).inner_text() == translated(
+        "ar", "Create an account"
+    )
     # The layout really mirrors: the brand sits on the right, the language menu on the left.
     brand = page.locator(".brand").bounding_box()
     switch = page.locator(".lang-switch summary").bounding_box()
@@ -112,7 +114,13 @@ def test_demo_admin_back_office_is_accessible(live_server, page, make_user, dist
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(live_server.url + "/")
-    for path in ("/admin/", "/admin/users", f"/admin/users/{admin.id}", "/admin/verification-codes", "/admin/districts"):
+    for path in (
+        "/admin/",
+        "/admin/users",
+        f"/admin/users/{admin.id}",
+        "/admin/verification-codes",
+        "/admin/districts",
+    ):
         page.goto(live_server.url + path)
         assert page.locator("h1").count() == 1
         check_accessibility(page)
