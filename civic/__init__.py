@@ -43,11 +43,17 @@ def _register_blueprints(app: Flask) -> None:
     from civic.admin.views import bp as admin_bp
     from civic.budgeting.views import bp as budgeting_bp
     from civic.core.views import bp as core_bp
+    from civic.reports.open311 import bp as open311_bp
+    from civic.reports.views import bp as reports_bp
+    from civic.polls.views import bp as polls_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(open311_bp)
     app.register_blueprint(budgeting_bp)
+    app.register_blueprint(polls_bp)
 
 
 def _register_hooks(app: Flask) -> None:

@@ -48,7 +48,9 @@ def _seed_city() -> list[str]:
                 [departments[code].id for code in item["departments"]],
             )
         if item.get("verified") and not user.is_verified:
-            accounts.set_verification(admin.id if admin else None, user.id, by_code[item["district"]])
+            accounts.set_verification(
+                admin.id if admin else None, user.id, by_code[item["district"]]
+            )
         lines.append(f"  {item['email']:<26} {', '.join(item['roles'])}")
     return [
         f"{len(districts)} districts, {db.session.query(Department).count()} departments.",
@@ -59,8 +61,9 @@ def _seed_city() -> list[str]:
 
 def _module_seeders() -> list[Callable[[], list[str]]]:
     from civic.budgeting.seeds import seed_budgeting
+    from civic.polls.seeds import seed_polls
 
-    return [seed_budgeting, *SEEDERS]
+    return [seed_budgeting, seed_polls, *SEEDERS]
 
 
 def seed_demo_city() -> str:

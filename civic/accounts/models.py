@@ -43,6 +43,11 @@ class User(UserMixin, db.Model):
     is_active_account: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped on password change and reset, so reset links and sessions from before stop working.
     security_stamp: Mapped[int] = mapped_column(Integer, default=0)
+    # Optional, for poll statistics only, and used only while shares_demographics is on
+    # (set at /polls/privacy-settings).
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    gender: Mapped[str | None] = mapped_column(String(20))
+    shares_demographics: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = created_at_column()
 
     home_district: Mapped[District | None] = relationship(foreign_keys=[home_district_id])
