@@ -101,7 +101,7 @@ class Budget(db.Model):
     process: Mapped[Process] = relationship(back_populates="budgets")
     district: Mapped[District | None] = relationship()
     projects: Mapped[list[Project]] = relationship(
-        back_populates="budget", order_by="Project.code", cascade="all, delete-orphan"
+        back_populates="budget", order_by="Project.id", cascade="all, delete-orphan"
     )
 
     __table_args__ = (

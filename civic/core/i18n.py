@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -89,12 +90,15 @@ def html_lang(locale_code: str | None = None) -> str:
 
 
 def format_money(amount: int | float | Decimal, currency: str | None = None) -> str:
-    """Money in the city's currency, formatted for the active locale."""
-    return format_currency(
-        amount,
-        currency or current_app.config["CIVIC_CURRENCY"],
-        locale=current_locale_code(),
-    )
+    """Money in the city's currency, formatted for the active locale; whole amounts without cents."""
+    currency = currency or current_app.config["CIVIC_CURRENCY"]
+    locale = Locale.parse(current_locale_code())
+    value = Decimal(str(amount))
+    if value == value.to_integral_value():
+        # Budgets run to millions: "R$ 1.240.000" reads better than "R$ 1.240.000,00".
+        pattern = re.sub(r"\.0+", "", locale.currency_formats["standard"].pattern)
+        return format_currency(value, currency, format=pattern, locale=locale, currency_digits=False)
+    return format_currency(value, currency, locale=locale)
 
 
 def format_number(value: int | float | Decimal) -> str:

@@ -94,14 +94,14 @@ def test_knapsack_ballot_without_js_refuses_over_budget_and_keeps_choices(
     login(client, make_user(verified_district=districts["centro"]))
     url = f"/budgets/{city.process.slug}/vote/{city.knapsack.id}"
     page = client.get(url).get_data(as_text=True)
-    assert "R$1,000.00 left" in page
+    assert "R$1,000 left" in page
     codes = {p.cost: p.code for p in city.knapsack.projects}
     chosen = [codes[Decimal(400)], codes[Decimal(300)], codes[Decimal(500)]]
     response = client.post(url, data={"project": chosen})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "more than the budget" in page
-    assert "-R$200.00 left" in page
+    assert "-R$200 left" in page
     for code in chosen:
         assert re.search(rf'value="{code}" checked', page)
     assert db.session.query(Ballot).count() == 0
@@ -109,7 +109,7 @@ def test_knapsack_ballot_without_js_refuses_over_budget_and_keeps_choices(
     assert ok.status_code == 302
     page = client.get(url).get_data(as_text=True)
     assert "Your ballot is saved and counts" in page
-    assert "R$300.00 left" in page
+    assert "R$300 left" in page
 
 
 def test_htmx_check_shows_what_is_left_before_submitting(client, city, make_user, districts):
@@ -121,7 +121,7 @@ def test_htmx_check_shows_what_is_left_before_submitting(client, city, make_user
         data={"project": [codes[Decimal(400)]]},
         headers={"HX-Request": "true"},
     )
-    assert "R$600.00 left" in response.get_data(as_text=True)
+    assert "R$600 left" in response.get_data(as_text=True)
     assert db.session.query(Ballot).count() == 0
 
 

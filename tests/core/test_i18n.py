@@ -1,6 +1,7 @@
 import subprocess
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from babel.messages.pofile import read_po
@@ -129,11 +130,11 @@ MOMENT = datetime(2026, 3, 5, 15, 30, tzinfo=UTC)
 @pytest.mark.parametrize(
     "code, money, number, date_part",
     [
-        ("ko", "R$1,240,000.00", "1,234,567.5", "2026. 3. 5."),
-        ("pt_BR", "R$\xa01.240.000,00", "1.234.567,5", "5 de mar. de 2026"),
-        ("hi", "R$12,40,000.00", "12,34,567.5", "5 मार्च 2026"),
-        ("ar", "\u200f1,240,000.00\xa0R$", "1,234,567.5", "05\u200f/03\u200f/2026"),
-        ("de", "1.240.000,00\xa0R$", "1.234.567,5", "05.03.2026"),
+        ("ko", "R$1,240,000", "1,234,567.5", "2026. 3. 5."),
+        ("pt_BR", "R$\xa01.240.000", "1.234.567,5", "5 de mar. de 2026"),
+        ("hi", "R$12,40,000", "12,34,567.5", "5 मार्च 2026"),
+        ("ar", "\u200f1,240,000\xa0R$", "1,234,567.5", "05\u200f/03\u200f/2026"),
+        ("de", "1.240.000\xa0R$", "1.234.567,5", "05.03.2026"),
     ],
 )
 def test_money_numbers_and_dates_follow_the_locale(app, code, money, number, date_part):
@@ -144,6 +145,15 @@ def test_money_numbers_and_dates_follow_the_locale(app, code, money, number, dat
         # 15:30 UTC is 12:30 in the city's time zone (America/Sao_Paulo, UTC-3).
         assert date_part in formatted
         assert "12:30" in formatted or "१२:३०" in formatted
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [("pt_BR", "R$\xa01.240.000,50"), ("de", "1.240.000,50\xa0R$"), ("hi", "R$12,40,000.50")],
+)
+def test_amounts_with_cents_keep_them(app, code, expected):
+    with app.test_request_context("/"), force_locale(code):
+        assert i18n.format_money(Decimal("1240000.50")) == expected
 
 
 def test_currency_and_time_zone_come_from_the_city(app):
