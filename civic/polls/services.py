@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, url_for
 from flask_babel import force_locale
@@ -694,7 +695,12 @@ def set_threshold(actor_id: int, poll_id: int, threshold: int, now: datetime | N
 
 def get_clock(agenda: PollAgenda, now: datetime | None = None) -> tally.Clock:
     """The public clock of an agenda's answer."""
-    return tally.answer_clock(agenda.answer_due_at, agenda.first_answered_at, now or utcnow())
+    return tally.answer_clock(
+        agenda.answer_due_at,
+        agenda.first_answered_at,
+        now or utcnow(),
+        ZoneInfo(current_app.config["CIVIC_TIMEZONE"]),
+    )
 
 
 def publish_answer(

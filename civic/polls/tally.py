@@ -5,10 +5,9 @@ Plain data in, frozen dataclasses out; no database, no app.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 
 MIN_GROUP_SIZE = 10
 AGE_BAND_LIMITS = ((24, "0-24"), (34, "25-34"), (44, "35-44"), (54, "45-54"), (64, "55-64"))
@@ -143,17 +142,18 @@ class Clock:
         return self.state == "overdue"
 
 
-def _whole_days(delta: timedelta) -> int:
-    return math.ceil(delta.total_seconds() / 86400)
-
-
-def answer_clock(due_at: datetime, answered_at: datetime | None, now: datetime) -> Clock:
-    """The public clock of an agenda: due in N days, overdue by N days, or answered."""
+def answer_clock(
+    due_at: datetime, answered_at: datetime | None, now: datetime, tz: tzinfo = UTC
+) -> Clock:
+    """The public clock of an agenda, in calendar days of the city's time zone: due in N days
+    (0 = today), overdue by N days, or answered (N days late, 0 when on time)."""
+    due = due_at.astimezone(tz).date()
     if answered_at is not None:
-        return Clock("answered", max(0, _whole_days(answered_at - due_at)))
-    if now <= due_at:
-        return Clock("due", _whole_days(due_at - now))
-    return Clock("overdue", _whole_days(now - due_at))
+        return Clock("answered", max(0, (answered_at.astimezone(tz).date() - due).days))
+    days = (due - now.astimezone(tz).date()).days
+    if days >= 0:
+        return Clock("due", days)
+    return Clock("overdue", -days)
 
 
 def threshold_progress(participants: int, threshold: int) -> float:
