@@ -71,6 +71,15 @@ class BudgetForm(BaseForm):
     )
 
 
+class ProjectForm(BaseForm):
+    budget = SelectField(_l("Budget"), coerce=int)
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=160)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
+    category = SelectField(_l("Category"), choices=choices(CATEGORIES.items()))
+    cost = StringField(_l("Cost"), validators=[DataRequired(), Length(max=30)])
+    district = SelectField(_l("District"), coerce=int, validators=[Optional()])
+
+
 class PhaseForm(BaseForm):
     phase = SelectField(
         _l("Phase"),

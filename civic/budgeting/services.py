@@ -663,6 +663,8 @@ def add_project(
     ):
         raise Conflict(_l("The ballot is fixed once the vote opens."))
     cost = parse_money(cost)
+    if not any(text.strip() for text in (title or {}).values()):
+        raise DomainError(_l("Please enter a title."), field="title")
     code = (
         code
         or f"P{(db.session.scalar(select(func.count(Project.id)).where(Project.budget_id == budget_id)) or 0) + 1}"

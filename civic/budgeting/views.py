@@ -28,6 +28,7 @@ from civic.budgeting.forms import (
     PaperNumberForm,
     PhaseForm,
     ProcessForm,
+    ProjectForm,
     ProjectUpdateForm,
     PromoteForm,
     ReviewForm,
@@ -580,9 +581,12 @@ def new_process():
     return render("budgeting/process_form.html", form=form, status=status)
 
 
-def _manage_context(proc, budget_form=None, phase_form=None):
+def _manage_context(proc, budget_form=None, phase_form=None, project_form=None):
     budget_form = budget_form or BudgetForm(formdata=None)
     budget_form.district.choices = _district_choices(_("City-wide"))
+    project_form = project_form or ProjectForm(formdata=None, prefix="project")
+    project_form.budget.choices = choices((b.id, pick_text(b.name).text) for b in proc.budgets)
+    project_form.district.choices = _district_choices(_("No particular district"))
     phase_form = phase_form or PhaseForm(formdata=None, phase=proc.phase_override or "")
     return {
         "process": proc,
@@ -590,6 +594,7 @@ def _manage_context(proc, budget_form=None, phase_form=None):
         "phase_labels": services.PHASE_LABELS,
         "budget_form": budget_form,
         "phase_form": phase_form,
+        "project_form": project_form,
         "ballot_counts": {b.id: services.count_ballots(b.id) for b in proc.budgets},
         "paper_counts": {b.id: services.count_paper_ballots(b.id) for b in proc.budgets},
         "results": {
@@ -636,6 +641,36 @@ def add_budget(slug: str):
             flash(_("Budget added."), "success")
             return redirect(url_for("budgeting.manage", slug=slug))
     return render("budgeting/manage.html", status=400, **_manage_context(proc, budget_form=form))
+
+
+@bp.post("/<slug>/projects")
+@staff_required
+def add_project(slug: str):
+    """Put a project on a budget's ballot directly (ideas can also be promoted)."""
+    proc = services.get_process(slug)
+    form = ProjectForm(prefix="project")
+    form.budget.choices = choices((b.id, pick_text(b.name).text) for b in proc.budgets)
+    form.district.choices = _district_choices(_("No particular district"))
+    if form.validate_on_submit():
+        budget = services.get_budget(form.budget.data)
+        if budget.process_id != proc.id:
+            abort(404)
+        try:
+            services.add_project(
+                current_user.id,
+                budget.id,
+                translatable(form.title.data),
+                form.cost.data,
+                description=translatable(form.description.data or ""),
+                category=form.category.data,
+                district_id=form.district.data or budget.district_id,
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            flash(_("Project added to the ballot."), "success")
+            return redirect(url_for("budgeting.manage", slug=slug))
+    return render("budgeting/manage.html", status=400, **_manage_context(proc, project_form=form))
 
 
 @bp.post("/<slug>/phase")

@@ -169,7 +169,27 @@ def test_paper_ballot_number_reused_is_refused(client, city, staff):
     assert "already been entered" in page and 'value="D-1"' in page
 
 
+def test_staff_add_a_project_and_bad_cost_keeps_the_form(client, city, staff):
+    login(client, staff)
+    url = f"/budgets/{city.process.slug}/projects"
+    data = {
+        "project-budget": city.knapsack.id,
+        "project-title": "Fountain",
+        "project-category": "public_space",
+        "project-cost": "-10",
+        "project-district": 0,
+    }
+    bad = client.post(url, data=data)
+    assert bad.status_code == 400
+    page = bad.get_data(as_text=True)
+    assert 'value="Fountain"' in page and 'id="project-cost-error"' in page
+    ok = client.post(url, data={**data, "project-cost": "90"})
+    assert ok.status_code == 302
+    assert [p.title for p in city.knapsack.projects][-1] == {"en": "Fountain"}
+
+
 STAFF_ROUTES = [
+    ("POST", "/budgets/{slug}/projects"),
     ("GET", "/budgets/manage/new"),
     ("GET", "/budgets/{slug}/manage"),
     ("POST", "/budgets/{slug}/budgets"),
