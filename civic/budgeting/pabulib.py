@@ -230,7 +230,7 @@ class _Parser:
         if self.kind != CUMULATIVE:
             names = [name for name in names if name]
         for name in names:
-            if name not in self.projects:
+            if name not in self.projects and (name or self.kind != CUMULATIVE):
                 raise PabulibError(f"vote for unknown project {name!r}", line)
         if self.kind == ORDINAL:
             return tuple(dict.fromkeys(names))
@@ -244,6 +244,10 @@ class _Parser:
             raise PabulibError(f"{len(names)} projects but only {len(points)} points", line)
         scores: dict[str, Fraction] = {}
         for name, cell in zip(names, points, strict=False):
+            if not name and not cell.strip():
+                continue  # an empty ballot written as ";", or a trailing comma in both cells
+            if not name:
+                raise PabulibError("vote for unknown project ''", line)
             value = _number(cell)
             if value is None:
                 raise PabulibError(f"points {cell.strip()!r} is not a number", line)
@@ -355,29 +359,51 @@ def write_pb(
     for key, value in values.items():
         writer.writerow([key, value])
 
-    info = {p.id: p for p in projects or ()}
+    columns = {info.id: _project_columns(info) for info in projects or ()}
     extra: list[str] = []
     for p in election.projects:
-        for key in info[p.id].columns if p.id in info else ():
+        for key in columns.get(p.id, ()):
             if key not in ("project_id", "cost") and key not in extra:
                 extra.append(key)
     out.write("PROJECTS\n")
     writer.writerow(["project_id", "cost", *extra])
     for p in election.projects:
-        columns = info[p.id].columns if p.id in info else {}
-        writer.writerow([p.id, _format_number(p.cost), *(columns.get(k, "None") for k in extra)])
+        cells = columns.get(p.id, {})
+        writer.writerow([p.id, _format_number(p.cost), *(cells.get(k, "None") for k in extra)])
 
     out.write("VOTES\n")
     cumulative = election.kind == CUMULATIVE
     writer.writerow(["voter_id", "vote", "points"] if cumulative else ["voter_id", "vote"])
     voter = 0
     for ballot in election.ballots:
-        vote = ",".join(ballot.projects)
-        cells = [vote, ",".join(_format_number(Fraction(s)) for s in ballot.points)]
+        cells = [
+            ",".join(ballot.projects),
+            ",".join(_format_number(Fraction(s)) for s in ballot.points),
+        ]
+        if cumulative and not ballot.projects:
+            cells = ["None", "None"]  # pabutools reads this as an empty ballot, and ";" not at all
         for _ in range(ballot.weight):
             voter += 1
             writer.writerow([voter, *(cells if cumulative else cells[:1])])
     return out.getvalue()
+
+
+def _project_columns(info: ProjectInfo) -> dict[str, str]:
+    """PROJECTS cells for a project: its typed fields over the raw columns it was read with."""
+    cells = dict(info.columns)
+    if info.name is not None:
+        cells["name"] = info.name
+    if info.categories:
+        key = "categories" if "categories" in cells else "category"
+        cells[key] = ",".join(info.categories)
+    if info.targets:
+        key = next((k for k in ("target", "targets") if k in cells), "beneficiaries")
+        cells[key] = ",".join(info.targets)
+    for key in ("latitude", "longitude", "votes", "score", "selected"):
+        value = getattr(info, key)
+        if value is not None:
+            cells[key] = _format_number(value) if isinstance(value, Fraction) else str(value)
+    return cells
 
 
 def _format_number(value: Fraction) -> str:

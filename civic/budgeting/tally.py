@@ -9,6 +9,7 @@ rigorous error bounds and falls back to exact rationals whenever a decision is t
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -649,37 +650,38 @@ class _Run:
         self.sel: list[int] = []
         self.rho_f: list[float] = []
         self.rho_e: list[float] = []
-        self.poor: list[np.ndarray] = []  # voters who paid all they had, per funded project
-        self.vr: list[int] = []  # exact weight x utility of those who paid rho * u
-        self.rho_x: list[Fraction] = []  # exact rho of each funded project
         self.certified = False
+        # Exact prices: funded project k charged pay[k] / den per unit of base utility to each
+        # voter who did not pay in full. One common denominator keeps sums integer.
+        self.den = t.denominator
+        self.t_den = t.numerator
+        self.pay: list[int] = []
 
     # -- exact arithmetic on demand -------------------------------------------------------------
 
-    def _paid(self, counts: np.ndarray, upto: int) -> Fraction:
-        """Exact money paid, by the voters summarised in `counts`, for the first funded projects."""
-        paid = Fraction(0)
-        factor = self.model.factor
-        for i in range(upto):
-            p = self.sel[i]
-            c = counts[p]
-            if c:
-                paid += self.rho_x[i] * (factor[p] * int(c))
-        return paid
+    def _held(self, ballots: np.ndarray) -> int:
+        """Exact money held by the given voters, none of them at zero, times den."""
+        if len(ballots) == 0:
+            return 0
+        held = self.t_den * int(self.model.weights[ballots].sum())
+        if self.sel:
+            counts = self.model.counts(ballots)[np.array(self.sel)]
+            held -= sum(map(operator.mul, self.pay, np.rint(counts).astype(np.int64).tolist()))
+        return held
 
     def exact_sum(self, ballots: np.ndarray) -> Fraction:
         """Exact money held by the given voters (none of whom may be at zero)."""
-        if len(ballots) == 0:
-            return Fraction(0)
-        counts = self.model.counts(ballots)
-        held = self.t * int(self.model.weights[ballots].sum())
-        return held - self._paid(counts, len(self.sel))
+        return Fraction(self._held(ballots), self.den)
 
     def exact_budget(self, g: int) -> Fraction:
         """Exact money held by one distinct ballot's voters, each."""
         if self.zero[g]:
             return Fraction(0)
         return self.exact_sum(np.array([g])) / int(self.model.weights[g])
+
+    def rho_exact(self, k: int) -> Fraction:
+        """Exact rho of the k-th funded project."""
+        return Fraction(self.pay[k], self.den * self.model.factor[self.sel[k]])
 
     def nonzero(self, idx: np.ndarray) -> np.ndarray:
         """The given voters minus those at zero."""
@@ -699,23 +701,33 @@ class _Run:
         if total - slack <= s.costf and self.exact_sum(self.nonzero(s.idx)) < s.cost:
             return None
         v = s.v
-        wb = b * s.w
+        factor = self.model.factor[p]
         q = s.costf / s.Vf
-        mask = np.zeros(len(b), dtype=bool)
+        eq = 2.0 * gamma * s.costf / s.Vf
+        band = self.err + eq * s.vmax + 4.0 * _EPS * (self.tf + q * s.vmax)
+        diff = b - q if v is None else b - q * v
+        if float(diff.min()) > band:  # nobody is short of their share: the common case
+            rho = q / factor
+            return _Eval(p, rho, eq / factor + 4.0 * _EPS * rho, q, None, 0, eq)
+        wb = b * s.w
+        mask = diff < 0
         used = 0
         pb = 0.0
         vr = s.Vf
         for _ in range(len(b) + 1):
-            new = b < q if v is None else b < q * v
-            k = int(np.count_nonzero(new))
+            k = int(np.count_nonzero(mask))
             if k <= used:
                 break
-            mask, used = new, k
+            used = k
             pb = float(wb[mask].sum())
             vr = s.Vf - float(s.wv[mask].sum())
             if vr <= 0:
-                return _Eval(p, q / self.model.factor[p], math.inf, q, mask, len(b), math.inf)
+                return _Eval(p, q / factor, math.inf, q, mask, len(b), math.inf)
             q = (s.costf - pb) / vr
+            new = b < q if v is None else b < q * v
+            if int(np.count_nonzero(new)) <= used:
+                break
+            mask = new
         w_poor = float(s.w[mask].sum()) if used else 0.0
         err_num = w_poor * self.err + gamma * (pb + s.costf)
         eq = 2.0 * err_num / vr
@@ -729,7 +741,6 @@ class _Run:
                 eq = math.inf
             else:
                 eq = 2.0 * (err_num + band * float(s.w[amb].sum())) / denom
-        factor = self.model.factor[p]
         rho = q / factor
         return _Eval(p, rho, eq / factor + 4.0 * _EPS * rho, q, mask, namb, eq)
 
@@ -773,48 +784,50 @@ class _Run:
             poor_idx = np.concatenate([poor_idx, np.array(extra, dtype=np.int64)])
         return rho, poor_idx, vr
 
+    def exact_now(self, ev: _Eval) -> Fraction:
+        """Exact rho of an evaluated project in the current state."""
+        return self.solve_exact(ev)[0]
+
     # -- funding ---------------------------------------------------------------------------------
 
-    def fund(self, ev: _Eval, exact: Fraction | None) -> None:
-        """Charge project ev.p's supporters; its rho is made exact first.
+    def fund(self, ev: _Eval) -> None:
+        """Charge project ev.p's supporters, at its exact price.
 
         Charging the exact payment (rounded once) keeps every float budget within a few ulps of
         the truth; charging the float one would let errors compound from round to round.
         """
         model = self.model
         s = model.supp[ev.p]
-        factor = model.factor[ev.p]
-        if ev.ambiguous == 0 and math.isfinite(ev.eq):
-            mask = ev.mask
-            poor_all = s.idx[mask]
+        if ev.mask is None:
+            poor_all = poor = s.idx[:0]
+            vr = s.V
+        elif ev.ambiguous == 0 and math.isfinite(ev.eq):
+            poor_all = s.idx[ev.mask]
             poor = poor_all[~self.zero[poor_all]]
-            vr = s.V - int(s.wvi[mask].sum())
-            if exact is None:
-                exact = (s.cost - self.exact_sum(poor)) / (factor * vr)
+            vr = s.V - int(s.wvi[ev.mask].sum())
         else:
-            exact, poor, vr = self.solve_exact(ev)
-            mask = np.isin(s.idx, poor) | self.zero[s.idx]
-            poor_all = s.idx[mask]
-        q = float(exact * factor)
-        rich = ~mask
+            _, poor, vr = self.solve_exact(ev)
+            poor_all = s.idx[np.isin(s.idx, poor) | self.zero[s.idx]]
+        # Price per unit of utility: (cost - what the poor hold) / (rich utility), over den.
+        short = s.cost * self.den - self._held(poor)
+        grow = vr // math.gcd(short, vr)
+        if grow > 1:
+            self.den *= grow
+            self.t_den *= grow
+            self.pay = [x * grow for x in self.pay]
+        self.pay.append(short * grow // vr)
+        q = self.pay[-1] / self.den
         if s.v is None:
-            self.bud[s.idx[rich]] -= q
+            self.bud[s.idx] -= q
         else:
-            self.bud[s.idx[rich]] -= q * s.v[rich]
+            self.bud[s.idx] -= q * s.v
         self.bud[poor_all] = 0.0
         self.zero[poor_all] = True
         self.err += 4.0 * _EPS * (q * s.vmax + self.tf)
         self.sel.append(ev.p)
-        self.poor.append(poor)
-        self.vr.append(vr)
-        self.rho_x.append(exact)
-        rho = float(exact)
+        rho = q / model.factor[ev.p]
         self.rho_f.append(rho)
-        self.rho_e.append(4.0 * _EPS * rho)
-
-    def exact_now(self, ev: _Eval) -> Fraction:
-        """Exact rho of an evaluated project in the current state."""
-        return self.solve_exact(ev)[0]
+        self.rho_e.append(8.0 * _EPS * rho)
 
 
 def _mes_run(
@@ -857,7 +870,6 @@ def _mes_run(
                 checking = False
             break
         close = [ev for ev in evals if ev.rho - ev.err <= min_hi]
-        exact = None
         best = close[0]
         exacts: dict[int, Fraction] = {}
         if len(close) > 1 or not math.isfinite(best.err):
@@ -865,7 +877,6 @@ def _mes_run(
                 exacts[ev.p] = run.exact_now(ev)
                 lo[ev.p] = float(exacts[ev.p]) * (1.0 - 4.0 * _EPS)
             best = min(close, key=lambda ev: (exacts[ev.p], rank[ev.p]))
-            exact = exacts[best.p]
         if checking:
             if block:
                 ok = best.p in block
@@ -880,7 +891,7 @@ def _mes_run(
                 checking = False
                 if abort:
                     return None
-        run.fund(best, exact)
+        run.fund(best)
         remaining.discard(best.p)
         rnd += 1
     run.certified = checking
@@ -908,7 +919,7 @@ def _beats_at_t0(
             return False
         if ev.p not in exacts:
             exacts[ev.p] = run.exact_now(ev)
-        if exacts[ev.p] < ref.rho_x[rnd]:
+        if exacts[ev.p] < ref.rho_exact(rnd):
             return False
     return True
 
@@ -979,7 +990,7 @@ class _MesResult:
     increments: int | None
 
 
-def _explain(model: _Model, run: _Run, increments: int | None) -> _MesResult:
+def _explain(model: _Model, rank: list[int], run: _Run, increments: int | None) -> _MesResult:
     """Package a run with exact explanation data for the results page."""
     funded = set(run.sel)
     unfunded = [p for p in model.eligible if p not in funded]
@@ -996,14 +1007,16 @@ def _explain(model: _Model, run: _Run, increments: int | None) -> _MesResult:
             continue
         paid_by = sup.wv[keep]
         shared = model.membership(sup.idx[keep], paid_by)
-        price = run.rho_x[k] * model.factor[s]
+        price = run.rho_exact(k) * model.factor[s]
         for p in unfunded:
             if shared[p]:
                 leftover[p] -= price * int(shared[p])
     effective = {
-        p: Fraction(model.cost[p]) / (run.rho_x[k] * model.factor[p]) for k, p in enumerate(run.sel)
+        p: Fraction(model.cost[p]) / (run.rho_exact(k) * model.factor[p])
+        for k, p in enumerate(run.sel)
     }
-    order = tuple(sorted(model.free) + run.sel)
+    # pabutools funds free projects first, in set order; tie order is the deterministic choice.
+    order = tuple(sorted(model.free, key=rank.__getitem__) + run.sel)
     return _MesResult(order, leftover, effective, run.t, increments)
 
 
@@ -1016,7 +1029,7 @@ def _mes_once(model: _Model, rank: list[int]) -> _MesResult:
         return _MesResult((), {}, {}, Fraction(0), None)
     run = _mes_run(model, rank, _endowment(model))
     assert run is not None
-    return _explain(model, run, None)
+    return _explain(model, rank, run, None)
 
 
 def _mes_add1(model: _Model, rank: list[int]) -> _MesResult:
@@ -1041,10 +1054,10 @@ def _mes_add1(model: _Model, rank: list[int]) -> _MesResult:
         if spent > ix.budget:
             # Only a one-step move can change the outcome, so prev is the endowment just below.
             assert prev is not None and prev.t == run.t - step
-            return _explain(model, prev, int((prev.t - t0) / step))
+            return _explain(model, rank, prev, int((prev.t - t0) / step))
         funded = set(run.sel)
         if all(p in funded or spent + ix.cost[p] > ix.budget for p in model.eligible):
-            return _explain(model, run, int((run.t - t0) / step))
+            return _explain(model, rank, run, int((run.t - t0) / step))
         while True:
             nxt = _mes_run(model, rank, run.t + jump * step, ref=run, abort=jump > 1)
             if nxt is not None:
