@@ -21,7 +21,7 @@ BATCH = 500
 
 
 def notify_voters_of_answer(answer_id: int) -> int:
-    """Tell every voter of the poll (and its author) about an official answer: in the app and
+    """Tell every voter of the poll (and a resident author) about an official answer: in the app and
     by e-mail in their own language. Returns how many people were notified this run."""
     answer = db.session.get(PollAnswer, answer_id)
     if answer is None:
@@ -36,7 +36,7 @@ def notify_voters_of_answer(answer_id: int) -> int:
     person_ids = list(
         db.session.scalars(
             select(User.id)
-            .where((User.id.in_(voter_ids)) | (User.id == poll.author_id), User.is_active_account.is_(True))
+            .where((User.id.in_(voter_ids)) | (User.id == (None if poll.is_official else poll.author_id)), User.is_active_account.is_(True))
             .order_by(User.id)
         )
     )
