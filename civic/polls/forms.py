@@ -44,7 +44,10 @@ class OptionEntryForm(BaseForm):
     label = StringField(_l("Option"), validators=[Optional(), Length(max=200)])
     image = FileField(
         _l("Image (optional)"),
-        validators=[Optional(), FileAllowed(IMAGE_TYPES, _l("Please upload a JPEG, PNG or WebP image."))],
+        validators=[
+            Optional(),
+            FileAllowed(IMAGE_TYPES, _l("Please upload a JPEG, PNG or WebP image.")),
+        ],
     )
 
 
@@ -52,7 +55,9 @@ class ProposeForm(BaseForm):
     question = StringField(
         _l("Question"),
         validators=[DataRequired(), Length(max=200)],
-        description=_l("One clear question, for example: Should Rua Central be closed to cars on Sundays?"),
+        description=_l(
+            "One clear question, for example: Should Rua Central be closed to cars on Sundays?"
+        ),
     )
     description = TextAreaField(
         _l("Background"),
@@ -82,7 +87,9 @@ class ProposeForm(BaseForm):
     shows_interim_results = BooleanField(
         _l("Show the results to people who have voted before the poll closes"), default=True
     )
-    allows_vote_change = BooleanField(_l("Voters may change their vote until the poll closes"), default=True)
+    allows_vote_change = BooleanField(
+        _l("Voters may change their vote until the poll closes"), default=True
+    )
 
 
 class StaffPollForm(ProposeForm):
@@ -109,7 +116,9 @@ class StaffPollForm(ProposeForm):
 
 class ApproveForm(BaseForm):
     department = SelectField(
-        _l("Department that answers if the threshold is reached"), coerce=int, validators=[DataRequired()]
+        _l("Department that answers if the threshold is reached"),
+        coerce=int,
+        validators=[DataRequired()],
     )
     threshold = IntegerField(
         _l("Participant threshold"),
@@ -119,7 +128,9 @@ class ApproveForm(BaseForm):
 
 
 class RejectForm(BaseForm):
-    reason = SelectField(_l("Reason"), choices=choices(REJECTION_REASONS.items()), validators=[DataRequired()])
+    reason = SelectField(
+        _l("Reason"), choices=choices(REJECTION_REASONS.items()), validators=[DataRequired()]
+    )
     note = TextAreaField(
         _l("Explanation (public)"),
         validators=[DataRequired(), Length(max=2000)],
@@ -134,7 +145,9 @@ class ChangesForm(BaseForm):
 
 
 class ThresholdForm(BaseForm):
-    threshold = IntegerField(_l("Participant threshold"), validators=[DataRequired(), NumberRange(min=1)])
+    threshold = IntegerField(
+        _l("Participant threshold"), validators=[DataRequired(), NumberRange(min=1)]
+    )
 
 
 class VoteForm(BaseForm):
@@ -144,7 +157,9 @@ class VoteForm(BaseForm):
 
 
 class AnswerForm(BaseForm):
-    status = SelectField(_l("Status"), choices=choices(ANSWER_STATUS_LABELS.items()), validators=[DataRequired()])
+    status = SelectField(
+        _l("Status"), choices=choices(ANSWER_STATUS_LABELS.items()), validators=[DataRequired()]
+    )
     body = TextAreaField(_l("Answer"), validators=[DataRequired(), Length(max=10000)])
 
 
@@ -165,7 +180,9 @@ class ModerateForm(BaseForm):
         _l("Decision"),
         choices=choices([("hide", _l("Hide with a public reason")), ("keep", _l("Keep visible"))]),
     )
-    reason = SelectField(_l("Reason"), choices=choices(HIDE_REASONS.items()), validators=[Optional()])
+    reason = SelectField(
+        _l("Reason"), choices=choices(HIDE_REASONS.items()), validators=[Optional()]
+    )
     note = TextAreaField(_l("Note (public)"), validators=[Optional(), Length(max=1000)])
 
 
@@ -181,7 +198,8 @@ class PrivacyForm(BaseForm):
 
 class SettingsForm(BaseForm):
     default_threshold = IntegerField(
-        _l("Participants that oblige an official answer"), validators=[DataRequired(), NumberRange(min=1)]
+        _l("Participants that oblige an official answer"),
+        validators=[DataRequired(), NumberRange(min=1)],
     )
     answer_days = IntegerField(
         _l("Days the city has to answer"), validators=[DataRequired(), NumberRange(min=1, max=365)]

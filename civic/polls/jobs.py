@@ -28,7 +28,9 @@ def notify_voters_of_answer(answer_id: int) -> int:
         return 0
     poll = answer.agenda.poll
     already = set(
-        db.session.scalars(select(PollNotification.user_id).where(PollNotification.answer_id == answer.id))
+        db.session.scalars(
+            select(PollNotification.user_id).where(PollNotification.answer_id == answer.id)
+        )
     )
     voter_ids = select(PollParticipation.voter_id).where(
         PollParticipation.poll_id == poll.id, PollParticipation.voter_id.is_not(None)
@@ -36,7 +38,11 @@ def notify_voters_of_answer(answer_id: int) -> int:
     person_ids = list(
         db.session.scalars(
             select(User.id)
-            .where((User.id.in_(voter_ids)) | (User.id == (None if poll.is_official else poll.author_id)), User.is_active_account.is_(True))
+            .where(
+                (User.id.in_(voter_ids))
+                | (User.id == (None if poll.is_official else poll.author_id)),
+                User.is_active_account.is_(True),
+            )
             .order_by(User.id)
         )
     )
@@ -47,7 +53,9 @@ def notify_voters_of_answer(answer_id: int) -> int:
     people = (
         person
         for start in range(0, len(person_ids), BATCH)
-        for person in db.session.scalars(select(User).where(User.id.in_(person_ids[start : start + BATCH])))
+        for person in db.session.scalars(
+            select(User).where(User.id.in_(person_ids[start : start + BATCH]))
+        )
     )
     for person in people:
         db.session.add(

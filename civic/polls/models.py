@@ -113,7 +113,9 @@ class Poll(db.Model):
     options: Mapped[list[PollOption]] = relationship(
         back_populates="poll", order_by="PollOption.position", cascade="all, delete-orphan"
     )
-    districts: Mapped[list[District]] = relationship(secondary=poll_district, order_by=District.code)
+    districts: Mapped[list[District]] = relationship(
+        secondary=poll_district, order_by=District.code
+    )
     department: Mapped[Department | None] = relationship()
     author = relationship("User", foreign_keys=[author_id])
     agenda: Mapped[PollAgenda | None] = relationship(back_populates="poll", uselist=False)
@@ -168,7 +170,9 @@ class PollOption(db.Model):
 class PollKey(db.Model):
     """The pseudonym key of an open poll; deleted at close to seal the ballots."""
 
-    poll_id: Mapped[int] = mapped_column(ForeignKey("poll.id", ondelete="CASCADE"), primary_key=True)
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("poll.id", ondelete="CASCADE"), primary_key=True
+    )
     key: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
@@ -281,7 +285,9 @@ class PollComment(db.Model):
     __table_args__ = (
         CheckConstraint(_in("status", COMMENT_STATUSES), name="known_status"),
         CheckConstraint("flag_count >= 0", name="flags_not_negative"),
-        CheckConstraint("status <> 'hidden' OR hidden_reason IS NOT NULL", name="hidden_has_reason"),
+        CheckConstraint(
+            "status <> 'hidden' OR hidden_reason IS NOT NULL", name="hidden_has_reason"
+        ),
     )
 
 

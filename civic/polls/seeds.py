@@ -36,7 +36,12 @@ def _ensure_voters(spec: dict, password: str, admin: User) -> list[User]:
     for number in range(1, spec["count"] + 1):
         district = districts[number % len(districts)]
         user = accounts.ensure_user(
-            spec["email"] % number, password, spec["name"] % number, ("resident",), None, district.id
+            spec["email"] % number,
+            password,
+            spec["name"] % number,
+            ("resident",),
+            None,
+            district.id,
         )
         if not user.is_verified:
             accounts.set_verification(admin.id, user.id, district.id)
@@ -99,19 +104,32 @@ def seed_polls() -> list[str]:
         if state == "changes_requested":
             services.request_changes(staff.id, poll.id, item["note"], now=now - timedelta(days=1))
         elif state == "rejected":
-            services.reject_poll(staff.id, poll.id, item["reason"], item["note"], now=now - timedelta(days=2))
+            services.reject_poll(
+                staff.id, poll.id, item["reason"], item["note"], now=now - timedelta(days=2)
+            )
         elif state != "pending" and poll.status == "pending":
             services.approve_poll(
-                staff.id, poll.id, departments[item["department"]], item.get("threshold"), now=opened
+                staff.id,
+                poll.id,
+                departments[item["department"]],
+                item.get("threshold"),
+                now=opened,
             )
         for number in range(1, item.get("votes", 0) + 1):
             voter = voters[number - 1]
             services.cast_vote(
-                voter.id, poll.id, _choices(poll, item["weights"], number),
+                voter.id,
+                poll.id,
+                _choices(poll, item["weights"], number),
                 now=opened + timedelta(hours=1, minutes=number * 7),
             )
         for comment in item.get("comments", []):
-            row = services.add_comment(_user(comment["author"]).id, poll.id, comment["body"], now=opened + timedelta(hours=5))
+            row = services.add_comment(
+                _user(comment["author"]).id,
+                poll.id,
+                comment["body"],
+                now=opened + timedelta(hours=5),
+            )
             for flagger in voters[10 : 10 + comment.get("flags", 0)]:
                 services.flag_comment(flagger.id, row.id)
             if comment.get("hide"):
@@ -119,10 +137,16 @@ def seed_polls() -> list[str]:
         for answer in item.get("answers", []):
             answerer = admin
             services.publish_answer(
-                answerer.id, poll.id, answer["status"], answer["body"]["en"], "en",
+                answerer.id,
+                poll.id,
+                answer["status"],
+                answer["body"]["en"],
+                "en",
                 now=now - timedelta(days=answer["days_ago"]),
             )
-            latest = db.session.scalars(select(Poll).where(Poll.id == poll.id)).one().agenda.answers[-1]
+            latest = (
+                db.session.scalars(select(Poll).where(Poll.id == poll.id)).one().agenda.answers[-1]
+            )
             latest.body = answer["body"]
             db.session.commit()
         services.seal_closed_polls(now)

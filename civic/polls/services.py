@@ -271,7 +271,9 @@ def _clean_options(draft: PollDraft) -> list[OptionDraft]:
             _l("Each option can have at most %(max)s characters.", max=OPTION_MAX), field="options"
         )
     if len({o.label.casefold() for o in options}) != len(options):
-        raise DomainError(_l("Two options are the same. Make each option different."), field="options")
+        raise DomainError(
+            _l("Two options are the same. Make each option different."), field="options"
+        )
     return options
 
 
@@ -325,7 +327,9 @@ def _store_option_image(data: bytes, owner_id: int) -> int:
         raise DomainError(error.message, field="options") from error
 
 
-def _apply_draft(poll: Poll, draft: PollDraft, options: list[OptionDraft], owner_id: int) -> list[int]:
+def _apply_draft(
+    poll: Poll, draft: PollDraft, options: list[OptionDraft], owner_id: int
+) -> list[int]:
     """Write the draft's content into the poll; return ids of newly stored images."""
     locale = draft.locale
     poll.locale = locale
@@ -349,7 +353,11 @@ def _apply_draft(poll: Poll, draft: PollDraft, options: list[OptionDraft], owner
         if option.image_data:
             image_id = _store_option_image(option.image_data, owner_id)
             new_images.append(image_id)
-        rows.append(PollOption(position=position, label=translatable(option.label, locale), image_id=image_id))
+        rows.append(
+            PollOption(
+                position=position, label=translatable(option.label, locale), image_id=image_id
+            )
+        )
     poll.options = []
     db.session.flush()  # old options go before new ones take their positions
     poll.options = rows
@@ -381,7 +389,9 @@ def count_open_proposals(author_id: int, now: datetime | None = None) -> int:
     )
 
 
-def _publish(poll: Poll, actor_id: int, now: datetime, threshold: int | None, department_id: int | None) -> None:
+def _publish(
+    poll: Poll, actor_id: int, now: datetime, threshold: int | None, department_id: int | None
+) -> None:
     threshold = threshold or get_settings().default_threshold  # before any change: autoflush
     poll.threshold = threshold
     poll.opens_at = now
@@ -401,7 +411,9 @@ def propose_poll(author_id: int, draft: PollDraft, now: datetime | None = None) 
     official = bool(draft.is_official) and author.has_role("staff")
     if not official and not author.is_verified:
         raise NotAllowed(
-            _l("Only verified residents can propose polls. Ask for a verification code at a service desk.")
+            _l(
+                "Only verified residents can propose polls. Ask for a verification code at a service desk."
+            )
         )
     options = _check_draft(draft, is_staff=author.has_role("staff"))
     if not official:
@@ -433,7 +445,14 @@ def propose_poll(author_id: int, draft: PollDraft, now: datetime | None = None) 
         db.session.flush()
         if official:
             _publish(poll, author.id, now, draft.threshold, draft.department_id)
-            audit.record(author.id, "poll.publish_official", "poll", poll.id, None, {"question": poll.question})
+            audit.record(
+                author.id,
+                "poll.publish_official",
+                "poll",
+                poll.id,
+                None,
+                {"question": poll.question},
+            )
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -443,7 +462,9 @@ def propose_poll(author_id: int, draft: PollDraft, now: datetime | None = None) 
     return poll
 
 
-def update_proposal(author_id: int, poll_id: int, draft: PollDraft, now: datetime | None = None) -> Poll:
+def update_proposal(
+    author_id: int, poll_id: int, draft: PollDraft, now: datetime | None = None
+) -> Poll:
     """The author edits a proposal before publication; it goes back to the review queue."""
     now = now or utcnow()
     poll = get_poll(poll_id)
@@ -582,7 +603,10 @@ def approve_poll(
     now = now or utcnow()
     actor = _check_staff(actor_id)
     if not department_id or db.session.get(Department, department_id) is None:
-        raise DomainError(_l("Please choose the department that answers if the threshold is reached."), field="department")
+        raise DomainError(
+            _l("Please choose the department that answers if the threshold is reached."),
+            field="department",
+        )
     if threshold is not None and threshold < 1:
         raise DomainError(_l("The threshold must be at least 1."), field="threshold")
     poll = get_poll(poll_id)
@@ -599,8 +623,14 @@ def approve_poll(
         review_note=None,
     )
     db.session.add(PollKey(poll_id=poll.id, key=secrets.token_bytes(32)))
-    audit.record(actor.id, "poll.approve", "poll", poll.id, {"status": "pending"},
-                 {"status": "published", "threshold": poll.threshold, "department_id": department_id})
+    audit.record(
+        actor.id,
+        "poll.approve",
+        "poll",
+        poll.id,
+        {"status": "pending"},
+        {"status": "published", "threshold": poll.threshold, "department_id": department_id},
+    )
     message_id = _notify_author(poll, "approved")
     db.session.commit()
     if message_id:
@@ -608,7 +638,9 @@ def approve_poll(
     return poll
 
 
-def reject_poll(actor_id: int, poll_id: int, reason: str, note: str, now: datetime | None = None) -> Poll:
+def reject_poll(
+    actor_id: int, poll_id: int, reason: str, note: str, now: datetime | None = None
+) -> Poll:
     """Refuse a proposal with a public reason from the list, explained in words."""
     now = now or utcnow()
     actor = _check_staff(actor_id)
@@ -616,13 +648,22 @@ def reject_poll(actor_id: int, poll_id: int, reason: str, note: str, now: dateti
         raise DomainError(_l("Please choose a reason from the list."), field="reason")
     note = (note or "").strip()
     if not note:
-        raise DomainError(_l("Please explain the decision to the author and the public."), field="note")
+        raise DomainError(
+            _l("Please explain the decision to the author and the public."), field="note"
+        )
     poll = _claim_pending(poll_id, "rejected")
     poll.rejection_reason = reason
     poll.review_note = note
     poll.reviewed_by_id = actor.id
     poll.reviewed_at = now
-    audit.record(actor.id, "poll.reject", "poll", poll.id, {"status": "pending"}, {"status": "rejected", "reason": reason, "note": note})
+    audit.record(
+        actor.id,
+        "poll.reject",
+        "poll",
+        poll.id,
+        {"status": "pending"},
+        {"status": "rejected", "reason": reason, "note": note},
+    )
     message_id = _notify_author(poll, "rejected")
     db.session.commit()
     if message_id:
@@ -641,7 +682,14 @@ def request_changes(actor_id: int, poll_id: int, note: str, now: datetime | None
     poll.review_note = note
     poll.reviewed_by_id = actor.id
     poll.reviewed_at = now
-    audit.record(actor.id, "poll.request_changes", "poll", poll.id, {"status": "pending"}, {"status": "changes_requested", "note": note})
+    audit.record(
+        actor.id,
+        "poll.request_changes",
+        "poll",
+        poll.id,
+        {"status": "pending"},
+        {"status": "changes_requested", "note": note},
+    )
     message_id = _notify_author(poll, "changes_requested")
     db.session.commit()
     if message_id:
@@ -682,12 +730,17 @@ def set_threshold(actor_id: int, poll_id: int, threshold: int, now: datetime | N
     before = poll.threshold
     # The update locks the poll row, so a vote crossing at the same moment waits for us.
     participants = db.session.execute(
-        update(Poll).where(Poll.id == poll.id).values(threshold=threshold).returning(Poll.participant_count),
+        update(Poll)
+        .where(Poll.id == poll.id)
+        .values(threshold=threshold)
+        .returning(Poll.participant_count),
         execution_options={"synchronize_session": False},
     ).scalar_one()
     if participants >= threshold and not _agenda_exists(poll.id):
         _open_agenda(poll, participants, now)
-    audit.record(actor.id, "poll.threshold", "poll", poll.id, {"threshold": before}, {"threshold": threshold})
+    audit.record(
+        actor.id, "poll.threshold", "poll", poll.id, {"threshold": before}, {"threshold": threshold}
+    )
     db.session.commit()
     db.session.refresh(poll)
     return poll
@@ -726,7 +779,9 @@ def publish_answer(
     if not body:
         raise DomainError(_l("Please write the answer."), field="body")
     if len(body) > ANSWER_MAX:
-        raise DomainError(_l("The answer can have at most %(max)s characters.", max=ANSWER_MAX), field="body")
+        raise DomainError(
+            _l("The answer can have at most %(max)s characters.", max=ANSWER_MAX), field="body"
+        )
     # Whoever sets first_answered_at wrote the first answer; anything later is a follow-up.
     is_first = bool(
         db.session.execute(
@@ -747,7 +802,14 @@ def publish_answer(
     )
     db.session.add(answer)
     db.session.flush()
-    audit.record(actor.id, "poll.answer", "poll", poll.id, None, {"answer_id": answer.id, "status": status, "follow_up": not is_first})
+    audit.record(
+        actor.id,
+        "poll.answer",
+        "poll",
+        poll.id,
+        None,
+        {"answer_id": answer.id, "status": status, "follow_up": not is_first},
+    )
     db.session.commit()
     from civic.polls.jobs import notify_voters_of_answer
 
@@ -766,7 +828,14 @@ def reassign_agenda(actor_id: int, poll_id: int, department_id: int) -> PollAgen
     agenda = poll.agenda
     before = agenda.department_id
     agenda.department_id = department_id
-    audit.record(actor.id, "poll.agenda_department", "poll", poll.id, {"department_id": before}, {"department_id": department_id})
+    audit.record(
+        actor.id,
+        "poll.agenda_department",
+        "poll",
+        poll.id,
+        {"department_id": before},
+        {"department_id": department_id},
+    )
     db.session.commit()
     return agenda
 
@@ -779,17 +848,25 @@ class AgendaRow:
     clock: tally.Clock
 
 
-def list_staff_agendas(now: datetime | None = None, department_ids: Iterable[int] | None = None) -> tuple[list[AgendaRow], list[AgendaRow]]:
+def list_staff_agendas(
+    now: datetime | None = None, department_ids: Iterable[int] | None = None
+) -> tuple[list[AgendaRow], list[AgendaRow]]:
     """Agendas awaiting a first answer (overdue first, then the soonest due) and answered ones."""
     now = now or utcnow()
-    query = select(PollAgenda).options(selectinload(PollAgenda.poll), selectinload(PollAgenda.department))
+    query = select(PollAgenda).options(
+        selectinload(PollAgenda.poll), selectinload(PollAgenda.department)
+    )
     if department_ids is not None:
         query = query.where(PollAgenda.department_id.in_(list(department_ids)))
     awaiting = db.session.scalars(
-        query.where(PollAgenda.first_answered_at.is_(None)).order_by(PollAgenda.answer_due_at, PollAgenda.id)
+        query.where(PollAgenda.first_answered_at.is_(None)).order_by(
+            PollAgenda.answer_due_at, PollAgenda.id
+        )
     )
     answered = db.session.scalars(
-        query.where(PollAgenda.first_answered_at.is_not(None)).order_by(PollAgenda.first_answered_at.desc()).limit(50)
+        query.where(PollAgenda.first_answered_at.is_not(None))
+        .order_by(PollAgenda.first_answered_at.desc())
+        .limit(50)
     )
     return (
         [AgendaRow(a, get_clock(a, now)) for a in awaiting],
@@ -809,7 +886,9 @@ def _poll_key(poll_id: int) -> bytes | None:
     return row.key if row is not None else None
 
 
-def voting_refusal(poll: Poll, user: User | None, now: datetime | None = None) -> DomainError | None:
+def voting_refusal(
+    poll: Poll, user: User | None, now: datetime | None = None
+) -> DomainError | None:
     """Why this person may not vote in this poll now, or None when they may."""
     now = now or utcnow()
     if poll.status != "published":
@@ -826,7 +905,9 @@ def voting_refusal(poll: Poll, user: User | None, now: datetime | None = None) -
         return None
     if not user.is_verified:
         return NotAllowed(
-            _l("Only verified residents can vote in this poll. Ask for a verification code at a service desk.")
+            _l(
+                "Only verified residents can vote in this poll. Ask for a verification code at a service desk."
+            )
         )
     if not poll.is_citywide and user.verified_district_id not in {d.id for d in poll.districts}:
         return NotAllowed(
@@ -844,7 +925,10 @@ def _check_choices(poll: Poll, option_ids: Iterable[int]) -> list[int]:
     if not chosen:
         raise DomainError(_l("Please choose an option."), field="option")
     if not set(chosen) <= valid:
-        raise DomainError(_l("This option is not part of this poll. Please reload the page and vote again."), field="option")
+        raise DomainError(
+            _l("This option is not part of this poll. Please reload the page and vote again."),
+            field="option",
+        )
     if len(chosen) > poll.max_choices:
         raise DomainError(
             _l("You can choose at most %(count)s options in this poll.", count=poll.max_choices),
@@ -883,19 +967,25 @@ def _bump(deltas: dict[int, int]) -> None:
 
 def _ballot_choices(poll_id: int, pseudonym: str) -> tuple[str, list[int]] | None:
     ballot_id = db.session.scalar(
-        select(PollBallot.id).where(PollBallot.poll_id == poll_id, PollBallot.pseudonym == pseudonym)
+        select(PollBallot.id).where(
+            PollBallot.poll_id == poll_id, PollBallot.pseudonym == pseudonym
+        )
     )
     if ballot_id is None:
         return None
     options = db.session.scalars(
-        select(PollBallotChoice.option_id).where(PollBallotChoice.ballot_id == ballot_id).order_by(PollBallotChoice.option_id)
+        select(PollBallotChoice.option_id)
+        .where(PollBallotChoice.ballot_id == ballot_id)
+        .order_by(PollBallotChoice.option_id)
     )
     return ballot_id, list(options)
 
 
 def _get_participation(poll_id: int, user_id: int) -> PollParticipation | None:
     return db.session.scalar(
-        select(PollParticipation).where(PollParticipation.poll_id == poll_id, PollParticipation.voter_id == user_id)
+        select(PollParticipation).where(
+            PollParticipation.poll_id == poll_id, PollParticipation.voter_id == user_id
+        )
     )
 
 
@@ -927,11 +1017,18 @@ def cast_vote(
     return _change_vote(poll, existing, chosen, pseudonym, expected_version, now)
 
 
-def _insert_vote(poll: Poll, user: User, chosen: list[int], pseudonym: str, now: datetime) -> VoteReceipt:
+def _insert_vote(
+    poll: Poll, user: User, chosen: list[int], pseudonym: str, now: datetime
+) -> VoteReceipt:
     age, gender = _snapshot(user, now)
     district_id = user.verified_district_id or user.home_district_id
     participation = PollParticipation(
-        poll_id=poll.id, voter_id=user.id, district_id=district_id, version=1, created_at=now, updated_at=now
+        poll_id=poll.id,
+        voter_id=user.id,
+        district_id=district_id,
+        version=1,
+        created_at=now,
+        updated_at=now,
     )
     ballot = PollBallot(poll_id=poll.id, pseudonym=pseudonym, age_band=age, gender=gender)
     db.session.add(participation)
@@ -942,7 +1039,9 @@ def _insert_vote(poll: Poll, user: User, chosen: list[int], pseudonym: str, now:
         return _answer_duplicate(poll.id, user.id, chosen, pseudonym)
     db.session.add(ballot)
     db.session.flush()
-    db.session.add_all(PollBallotChoice(ballot_id=ballot.id, poll_id=poll.id, option_id=oid) for oid in chosen)
+    db.session.add_all(
+        PollBallotChoice(ballot_id=ballot.id, poll_id=poll.id, option_id=oid) for oid in chosen
+    )
     _bump({oid: 1 for oid in chosen})
     participants = db.session.execute(
         update(Poll)
@@ -988,12 +1087,16 @@ def _change_vote(
         )
     if expected_version != participation.version:
         raise Conflict(
-            _l("You have already voted in this poll. Your current vote is shown: change it there if you wish."),
+            _l(
+                "You have already voted in this poll. Your current vote is shown: change it there if you wish."
+            ),
             field="option",
         )
     claimed = db.session.execute(
         update(PollParticipation)
-        .where(PollParticipation.id == participation.id, PollParticipation.version == expected_version)
+        .where(
+            PollParticipation.id == participation.id, PollParticipation.version == expected_version
+        )
         .values(version=expected_version + 1, updated_at=now),
         execution_options={"synchronize_session": False},
     ).rowcount
@@ -1013,7 +1116,9 @@ def _change_vote(
     for oid in chosen:
         deltas[oid] = deltas.get(oid, 0) + 1
     db.session.execute(delete(PollBallotChoice).where(PollBallotChoice.ballot_id == ballot_id))
-    db.session.add_all(PollBallotChoice(ballot_id=ballot_id, poll_id=poll.id, option_id=oid) for oid in chosen)
+    db.session.add_all(
+        PollBallotChoice(ballot_id=ballot_id, poll_id=poll.id, option_id=oid) for oid in chosen
+    )
     db.session.flush()
     _bump(deltas)
     db.session.commit()
@@ -1143,7 +1248,9 @@ def demographic_breakdowns(poll: Poll) -> dict[str, tally.Breakdown]:
                 .group_by(column, PollBallotChoice.option_id)
             ).all()
         }
-        result[dimension] = tally.compute_breakdown(poll.participant_count, sizes, votes, option_ids, order)
+        result[dimension] = tally.compute_breakdown(
+            poll.participant_count, sizes, votes, option_ids, order
+        )
     return result
 
 
@@ -1172,7 +1279,9 @@ def recount_poll(poll_id: int, repair: bool = False) -> Recount:
     participations = db.session.scalar(
         select(func.count(PollParticipation.id)).where(PollParticipation.poll_id == poll.id)
     )
-    ballots = db.session.scalar(select(func.count(PollBallot.id)).where(PollBallot.poll_id == poll.id))
+    ballots = db.session.scalar(
+        select(func.count(PollBallot.id)).where(PollBallot.poll_id == poll.id)
+    )
     counted = dict(
         db.session.execute(
             select(PollBallotChoice.option_id, func.count(PollBallotChoice.id))
@@ -1194,7 +1303,14 @@ def recount_poll(poll_id: int, repair: bool = False) -> Recount:
         poll.participant_count = participations
         for option in options:
             option.vote_count = counted.get(option.id, 0)
-        audit.record(None, "poll.recount_repair", "poll", poll.id, {"counters": recount.counters}, {"counters": recount.ballot_counts})
+        audit.record(
+            None,
+            "poll.recount_repair",
+            "poll",
+            poll.id,
+            {"counters": recount.counters},
+            {"counters": recount.ballot_counts},
+        )
         db.session.commit()
     return recount
 
@@ -1226,7 +1342,9 @@ class PollPage:
         return self.poll.is_closed(self.now)
 
 
-def poll_page(poll_id: int, viewer: User | None, now: datetime | None = None, with_details: bool = True) -> PollPage:
+def poll_page(
+    poll_id: int, viewer: User | None, now: datetime | None = None, with_details: bool = True
+) -> PollPage:
     """The poll, the viewer's vote and right to vote, results when visible, the clock, comments."""
     now = now or utcnow()
     poll = get_visible_poll(poll_id, viewer)
@@ -1306,7 +1424,11 @@ def list_polls(
         query = query.where(
             or_(
                 Poll.is_citywide.is_(True),
-                Poll.id.in_(select(poll_district.c.poll_id).where(poll_district.c.district_id == district_id)),
+                Poll.id.in_(
+                    select(poll_district.c.poll_id).where(
+                        poll_district.c.district_id == district_id
+                    )
+                ),
             )
         )
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
@@ -1347,8 +1469,17 @@ def add_comment(user_id: int, poll_id: int, body: str, now: datetime | None = No
     if not body:
         raise DomainError(_l("Please write a comment."), field="body")
     if len(body) > COMMENT_MAX:
-        raise DomainError(_l("A comment can have at most %(max)s characters.", max=COMMENT_MAX), field="body")
-    comment = PollComment(poll_id=poll.id, author_id=user.id, body=body, status="visible", flag_count=0, created_at=now)
+        raise DomainError(
+            _l("A comment can have at most %(max)s characters.", max=COMMENT_MAX), field="body"
+        )
+    comment = PollComment(
+        poll_id=poll.id,
+        author_id=user.id,
+        body=body,
+        status="visible",
+        flag_count=0,
+        created_at=now,
+    )
     db.session.add(comment)
     db.session.commit()
     return comment
@@ -1375,7 +1506,9 @@ def flag_comment(user_id: int, comment_id: int) -> PollComment:
         db.session.flush()
     except IntegrityError as exc:
         db.session.rollback()
-        raise Conflict(_l("You have already reported this comment. Staff will look at it.")) from exc
+        raise Conflict(
+            _l("You have already reported this comment. Staff will look at it.")
+        ) from exc
     flags = db.session.execute(
         update(PollComment)
         .where(PollComment.id == comment.id)
@@ -1386,7 +1519,11 @@ def flag_comment(user_id: int, comment_id: int) -> PollComment:
     if flags >= get_settings().comment_flags_to_hide:
         db.session.execute(
             update(PollComment)
-            .where(PollComment.id == comment.id, PollComment.status == "visible", PollComment.is_reviewed.is_(False))
+            .where(
+                PollComment.id == comment.id,
+                PollComment.status == "visible",
+                PollComment.is_reviewed.is_(False),
+            )
             .values(status="flagged"),
             execution_options={"synchronize_session": False},
         )
@@ -1400,15 +1537,28 @@ def list_flagged_comments() -> list[PollComment]:
     return list(
         db.session.scalars(
             select(PollComment)
-            .where(PollComment.flag_count > 0, PollComment.is_reviewed.is_(False), PollComment.status != "hidden")
+            .where(
+                PollComment.flag_count > 0,
+                PollComment.is_reviewed.is_(False),
+                PollComment.status != "hidden",
+            )
             .options(selectinload(PollComment.author))
-            .order_by((PollComment.status == "flagged").desc(), PollComment.flag_count.desc(), PollComment.id)
+            .order_by(
+                (PollComment.status == "flagged").desc(),
+                PollComment.flag_count.desc(),
+                PollComment.id,
+            )
         )
     )
 
 
 def moderate_comment(
-    actor_id: int, comment_id: int, action: str, reason: str | None = None, note: str = "", now: datetime | None = None
+    actor_id: int,
+    comment_id: int,
+    action: str,
+    reason: str | None = None,
+    note: str = "",
+    now: datetime | None = None,
 ) -> PollComment:
     """Staff hide a comment with a public reason, or keep it visible after reports."""
     now = now or utcnow()
@@ -1430,8 +1580,14 @@ def moderate_comment(
     comment.is_reviewed = True
     comment.moderated_by_id = actor.id
     comment.moderated_at = now
-    audit.record(actor.id, f"poll_comment.{action}", "poll_comment", comment.id, before,
-                 {"status": comment.status, "reason": comment.hidden_reason, "note": comment.hidden_note})
+    audit.record(
+        actor.id,
+        f"poll_comment.{action}",
+        "poll_comment",
+        comment.id,
+        before,
+        {"status": comment.status, "reason": comment.hidden_reason, "note": comment.hidden_note},
+    )
     db.session.commit()
     return comment
 
@@ -1440,7 +1596,11 @@ def moderate_comment(
 
 
 def set_demographics(
-    user_id: int, shares: bool, birth_year: int | None, gender: str | None, now: datetime | None = None
+    user_id: int,
+    shares: bool,
+    birth_year: int | None,
+    gender: str | None,
+    now: datetime | None = None,
 ) -> User:
     """Save whether and what a person shares for poll statistics.
 
@@ -1452,13 +1612,16 @@ def set_demographics(
     if shares:
         if birth_year is not None and not 1900 <= birth_year <= now.year:
             raise DomainError(
-                _l("Enter a year from %(min)s to %(max)s.", min=1900, max=now.year), field="birth_year"
+                _l("Enter a year from %(min)s to %(max)s.", min=1900, max=now.year),
+                field="birth_year",
             )
         if gender and gender not in GENDERS:
             raise DomainError(_l("Please choose from the list."), field="gender")
         if birth_year is None and not gender:
             raise DomainError(
-                _l("To share, give your year of birth, your gender or both. Otherwise leave sharing off."),
+                _l(
+                    "To share, give your year of birth, your gender or both. Otherwise leave sharing off."
+                ),
                 field="birth_year",
             )
         user.birth_year = birth_year
@@ -1478,7 +1641,10 @@ def set_demographics(
     for poll_id, key in keys:
         db.session.execute(
             update(PollBallot)
-            .where(PollBallot.poll_id == poll_id, PollBallot.pseudonym == _pseudonym(key, poll_id, user.id))
+            .where(
+                PollBallot.poll_id == poll_id,
+                PollBallot.pseudonym == _pseudonym(key, poll_id, user.id),
+            )
             .values(age_band=age, gender=gender_value),
             execution_options={"synchronize_session": False},
         )
@@ -1556,7 +1722,12 @@ def results_data(poll_id: int, now: datetime | None = None) -> dict:
         "threshold": poll.threshold,
         "participants": results.participants,
         "options": [
-            {"position": o.position, "label": o.label, "votes": by_id[o.id].votes, "share": round(by_id[o.id].share, 4)}
+            {
+                "position": o.position,
+                "label": o.label,
+                "votes": by_id[o.id].votes,
+                "share": round(by_id[o.id].share, 4),
+            }
             for o in poll.options
         ],
         "participation_by_district": [
@@ -1591,10 +1762,17 @@ def _agenda_data(agenda: PollAgenda, now: datetime) -> dict:
         "crossed_at": agenda.crossed_at.isoformat(),
         "answer_due_at": agenda.answer_due_at.isoformat(),
         "department": agenda.department.code if agenda.department else None,
-        "first_answered_at": agenda.first_answered_at.isoformat() if agenda.first_answered_at else None,
+        "first_answered_at": agenda.first_answered_at.isoformat()
+        if agenda.first_answered_at
+        else None,
         "clock": {"state": clock.state, "days": clock.days},
         "answers": [
-            {"status": a.status, "created_at": a.created_at.isoformat(), "follow_up": a.is_follow_up, "body": a.body}
+            {
+                "status": a.status,
+                "created_at": a.created_at.isoformat(),
+                "follow_up": a.is_follow_up,
+                "body": a.body,
+            }
             for a in agenda.answers
         ],
     }
@@ -1606,16 +1784,31 @@ def results_csv(poll_id: int, now: datetime | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["poll_id", "dimension", "group", "option_position", "option_label", "count"])
-    labels = {str(o["position"]): pick_text(o["label"], data["language"]).text for o in data["options"]}
+    labels = {
+        str(o["position"]): pick_text(o["label"], data["language"]).text for o in data["options"]
+    }
     writer.writerow([data["poll_id"], "participants", "", "", "", data["participants"]])
     for option in data["options"]:
-        writer.writerow([data["poll_id"], "option", "", option["position"], labels[str(option["position"])], option["votes"]])
+        writer.writerow(
+            [
+                data["poll_id"],
+                "option",
+                "",
+                option["position"],
+                labels[str(option["position"])],
+                option["votes"],
+            ]
+        )
     for row in data["participation_by_district"]:
-        writer.writerow([data["poll_id"], "district", row["district"] or "", "", "", row["participants"]])
+        writer.writerow(
+            [data["poll_id"], "district", row["district"] or "", "", "", row["participants"]]
+        )
     for dimension, breakdown in data["breakdowns"].items():
         for group in breakdown["groups"]:
             for position, votes in group["votes"].items():
-                writer.writerow([data["poll_id"], dimension, group["group"], position, labels[position], votes])
+                writer.writerow(
+                    [data["poll_id"], dimension, group["group"], position, labels[position], votes]
+                )
     return out.getvalue()
 
 
@@ -1623,7 +1816,9 @@ def list_open_data(now: datetime | None = None) -> list[dict]:
     """Every closed poll with links to its results, for the open data catalogue."""
     now = now or utcnow()
     polls = db.session.scalars(
-        select(Poll).where(Poll.status == "published", Poll.closes_at <= now).order_by(Poll.closes_at.desc())
+        select(Poll)
+        .where(Poll.status == "published", Poll.closes_at <= now)
+        .order_by(Poll.closes_at.desc())
     )
     return [
         {
@@ -1631,8 +1826,12 @@ def list_open_data(now: datetime | None = None) -> list[dict]:
             "question": poll.question,
             "closes_at": poll.closes_at.isoformat(),
             "participants": poll.participant_count,
-            "csv": url_for("polls.results_csv", poll_id=poll.id, _external=True) if has_request_context() else None,
-            "json": url_for("polls.results_json", poll_id=poll.id, _external=True) if has_request_context() else None,
+            "csv": url_for("polls.results_csv", poll_id=poll.id, _external=True)
+            if has_request_context()
+            else None,
+            "json": url_for("polls.results_json", poll_id=poll.id, _external=True)
+            if has_request_context()
+            else None,
         }
         for poll in polls
     ]
@@ -1642,9 +1841,9 @@ def export_user_polls(user_id: int) -> dict:
     """What the polls module holds about a person, for their data download."""
     user = _get_user(user_id)
     participations = db.session.execute(
-        select(PollParticipation.poll_id, PollParticipation.created_at, PollParticipation.updated_at).where(
-            PollParticipation.voter_id == user.id
-        )
+        select(
+            PollParticipation.poll_id, PollParticipation.created_at, PollParticipation.updated_at
+        ).where(PollParticipation.voter_id == user.id)
     ).all()
     return {
         "demographics": {
@@ -1653,7 +1852,12 @@ def export_user_polls(user_id: int) -> dict:
             "gender": user.gender,
         },
         "proposals": [
-            {"poll_id": p.id, "question": p.question, "status": p.status, "created_at": p.created_at.isoformat()}
+            {
+                "poll_id": p.id,
+                "question": p.question,
+                "status": p.status,
+                "created_at": p.created_at.isoformat(),
+            }
             for p in list_my_proposals(user.id)
         ],
         "votes": [
@@ -1661,7 +1865,12 @@ def export_user_polls(user_id: int) -> dict:
             for poll_id, created, updated in participations
         ],
         "comments": [
-            {"poll_id": c.poll_id, "body": c.body, "status": c.status, "created_at": c.created_at.isoformat()}
+            {
+                "poll_id": c.poll_id,
+                "body": c.body,
+                "status": c.status,
+                "created_at": c.created_at.isoformat(),
+            }
             for c in db.session.scalars(select(PollComment).where(PollComment.author_id == user.id))
         ],
     }

@@ -37,7 +37,9 @@ class Results:
         return frozenset(o.option_id for o in self.options if top and o.votes == top)
 
 
-def compute_results(participants: int, votes_by_option: Mapping[int, int], option_ids: Iterable[int]) -> Results:
+def compute_results(
+    participants: int, votes_by_option: Mapping[int, int], option_ids: Iterable[int]
+) -> Results:
     """Shares are of participants, so multi-choice shares may add up to more than 100 %."""
     options = tuple(
         OptionCount(

@@ -267,7 +267,12 @@ def propose():
             if poll.status == "published":
                 flash(_("Your poll is published and open for votes."), "success")
             else:
-                flash(_("Thank you! Your proposal was sent to city staff for review. You can follow it under My proposals."), "success")
+                flash(
+                    _(
+                        "Thank you! Your proposal was sent to city staff for review. You can follow it under My proposals."
+                    ),
+                    "success",
+                )
             return redirect(url_for("polls.detail", poll_id=poll.id))
     elif form.is_submitted():
         status = 400
@@ -289,7 +294,9 @@ def edit(poll_id: int):
     if poll.author_id != current_user.id:
         raise NotAllowed(_("Only the author can change this proposal."))
     if poll.status not in ("pending", "changes_requested"):
-        flash(_("This poll is published: its question and options can no longer change."), "warning")
+        flash(
+            _("This poll is published: its question and options can no longer change."), "warning"
+        )
         return redirect(url_for("polls.detail", poll_id=poll.id))
     form = ProposeForm() if request.method == "POST" else ProposeForm(formdata=None)
     form.districts.choices = _district_choices()
@@ -311,11 +318,16 @@ def edit(poll_id: int):
             form.add_domain_error(error)
             status = error.status_code
         else:
-            flash(_("Your changes were saved and the proposal is back in the review queue."), "success")
+            flash(
+                _("Your changes were saved and the proposal is back in the review queue."),
+                "success",
+            )
             return redirect(url_for("polls.detail", poll_id=poll.id))
     elif form.is_submitted():
         status = 400
-    return render("polls/propose.html", form=form, editing=poll, status=status, open_count=None, limit=None)
+    return render(
+        "polls/propose.html", form=form, editing=poll, status=status, open_count=None, limit=None
+    )
 
 
 @bp.post("/<int:poll_id>/withdraw")
@@ -351,12 +363,17 @@ def mine():
 @login_required
 def privacy_settings():
     """Whether to share age group and gender for poll statistics (optional, off by default)."""
-    form = PrivacyForm() if request.method == "POST" else PrivacyForm(formdata=None, obj=current_user)
+    form = (
+        PrivacyForm() if request.method == "POST" else PrivacyForm(formdata=None, obj=current_user)
+    )
     status = 200
     if form.validate_on_submit():
         try:
             services.set_demographics(
-                current_user.id, form.shares_demographics.data, form.birth_year.data, form.gender.data or None
+                current_user.id,
+                form.shares_demographics.data,
+                form.birth_year.data,
+                form.gender.data or None,
             )
         except DomainError as error:
             form.add_domain_error(error)
@@ -366,7 +383,9 @@ def privacy_settings():
             return redirect(url_for("polls.privacy_settings"))
     elif form.is_submitted():
         status = 400
-    return render("polls/privacy.html", form=form, status=status, minimum=services.tally.MIN_GROUP_SIZE)
+    return render(
+        "polls/privacy.html", form=form, status=status, minimum=services.tally.MIN_GROUP_SIZE
+    )
 
 
 # ---------------------------------------------------------------- comments
@@ -462,7 +481,13 @@ def _after_review(poll_id: int, form, decide, key: str, message: str):
     else:
         status = 400
     poll = services.get_poll(poll_id)
-    return render("polls/staff/review.html", poll=poll, labels=LABELS, status=status, **_review_forms(**{key: form}))
+    return render(
+        "polls/staff/review.html",
+        poll=poll,
+        labels=LABELS,
+        status=status,
+        **_review_forms(**{key: form}),
+    )
 
 
 @bp.post("/<int:poll_id>/approve")
@@ -474,7 +499,9 @@ def approve(poll_id: int):
     return _after_review(
         poll_id,
         form,
-        lambda: services.approve_poll(current_user.id, poll_id, form.department.data, form.threshold.data),
+        lambda: services.approve_poll(
+            current_user.id, poll_id, form.department.data, form.threshold.data
+        ),
         "approve",
         _("The poll is published."),
     )
@@ -560,8 +587,11 @@ def threshold(poll_id: int):
     """Override the participant threshold of an open poll."""
     form = ThresholdForm()
     return _manage_post(
-        poll_id, form, lambda: services.set_threshold(current_user.id, poll_id, form.threshold.data),
-        "threshold", _("The threshold was saved."),
+        poll_id,
+        form,
+        lambda: services.set_threshold(current_user.id, poll_id, form.threshold.data),
+        "threshold",
+        _("The threshold was saved."),
     )
 
 
@@ -571,9 +601,13 @@ def answer(poll_id: int):
     """Publish the official answer or a follow-up; voters are notified."""
     form = AnswerForm()
     return _manage_post(
-        poll_id, form,
-        lambda: services.publish_answer(current_user.id, poll_id, form.status.data, form.body.data, current_locale_code()),
-        "answer", _("The answer is published and the voters are being notified."),
+        poll_id,
+        form,
+        lambda: services.publish_answer(
+            current_user.id, poll_id, form.status.data, form.body.data, current_locale_code()
+        ),
+        "answer",
+        _("The answer is published and the voters are being notified."),
     )
 
 
@@ -584,8 +618,11 @@ def agenda_department(poll_id: int):
     form = DepartmentForm()
     form.department.choices = _department_choices()
     return _manage_post(
-        poll_id, form, lambda: services.reassign_agenda(current_user.id, poll_id, form.department.data),
-        "department", _("The agenda was assigned to the department."),
+        poll_id,
+        form,
+        lambda: services.reassign_agenda(current_user.id, poll_id, form.department.data),
+        "department",
+        _("The agenda was assigned to the department."),
     )
 
 
@@ -609,7 +646,9 @@ def moderate(comment_id: int):
     status = 400
     if form.validate_on_submit():
         try:
-            services.moderate_comment(current_user.id, comment_id, form.action.data, form.reason.data, form.note.data)
+            services.moderate_comment(
+                current_user.id, comment_id, form.action.data, form.reason.data, form.note.data
+            )
         except DomainError as error:
             form.add_domain_error(error)
             status = error.status_code

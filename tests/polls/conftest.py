@@ -53,7 +53,13 @@ def make_poll(staff, departments):
         if author is None:
             poll = services.propose_poll(
                 staff.id,
-                draft(options, is_official=True, department_id=departments["roads"].id, threshold=threshold, **overrides),
+                draft(
+                    options,
+                    is_official=True,
+                    department_id=departments["roads"].id,
+                    threshold=threshold,
+                    **overrides,
+                ),
                 now=now,
             )
         else:

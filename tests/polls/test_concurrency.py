@@ -30,7 +30,9 @@ def _fire(requests) -> list:
     return results
 
 
-def test_fifty_concurrent_vote_requests_of_one_voter_make_exactly_one_vote(app, make_poll, make_user, districts):
+def test_fifty_concurrent_vote_requests_of_one_voter_make_exactly_one_vote(
+    app, make_poll, make_user, districts
+):
     poll = make_poll(options=("A", "B", "C"))
     poll_id, option_ids = poll.id, [o.id for o in poll.options]
     voter = make_user(verified_district=districts["porto"])
@@ -44,7 +46,9 @@ def test_fifty_concurrent_vote_requests_of_one_voter_make_exactly_one_vote(app, 
         # Half the requests repeat one choice (a double click), half try other choices.
         option = option_ids[0] if n % 2 == 0 else option_ids[n % 3]
         return client.post(
-            f"/polls/{poll_id}/vote", data={"option": option, "version": "0"}, headers={"HX-Request": "true"}
+            f"/polls/{poll_id}/vote",
+            data={"option": option, "version": "0"},
+            headers={"HX-Request": "true"},
         ).status_code
 
     statuses = _fire([lambda c=c, n=n: vote(c, n) for n, c in enumerate(clients)])
@@ -71,9 +75,13 @@ def test_two_hundred_voters_at_once_give_an_exact_tally(app, make_poll, make_use
         chosen = [option_ids[n % 3]] + ([option_ids[(n + 1) % 3]] if n % 4 == 0 else [])
         expected.update(chosen)
         requests.append(
-            lambda c=client, chosen=chosen: c.post(
-                f"/polls/{poll_id}/vote", data={"option": chosen, "version": "0"}, headers={"HX-Request": "true"}
-            ).status_code
+            lambda c=client, chosen=chosen: (
+                c.post(
+                    f"/polls/{poll_id}/vote",
+                    data={"option": chosen, "version": "0"},
+                    headers={"HX-Request": "true"},
+                ).status_code
+            )
         )
     statuses = _fire(requests)
     assert statuses == [200] * 200, Counter(statuses)
@@ -83,7 +91,9 @@ def test_two_hundred_voters_at_once_give_an_exact_tally(app, make_poll, make_use
     assert {o.id: o.vote_count for o in poll.options} == dict(expected)
     counted = dict(
         db.session.execute(
-            select(PollBallotChoice.option_id, func.count()).where(PollBallotChoice.poll_id == poll.id).group_by(PollBallotChoice.option_id)
+            select(PollBallotChoice.option_id, func.count())
+            .where(PollBallotChoice.poll_id == poll.id)
+            .group_by(PollBallotChoice.option_id)
         ).all()
     )
     assert counted == dict(expected)
@@ -92,7 +102,9 @@ def test_two_hundred_voters_at_once_give_an_exact_tally(app, make_poll, make_use
     assert poll.agenda is not None and poll.agenda.participants_at_crossing == 150
 
 
-def test_concurrent_changes_of_one_vote_keep_the_counters_exact(app, make_poll, make_user, districts):
+def test_concurrent_changes_of_one_vote_keep_the_counters_exact(
+    app, make_poll, make_user, districts
+):
     poll = make_poll(options=("A", "B", "C"))
     poll_id, option_ids = poll.id, [o.id for o in poll.options]
     voter = make_user(verified_district=districts["porto"])

@@ -13,10 +13,13 @@ from civic.polls import jobs, services
 from civic.polls.models import PollKey, PollNotification
 
 
-def test_answer_notifies_every_voter_once_in_their_language_through_the_queue(queue, make_poll, make_user, districts, staff):
+def test_answer_notifies_every_voter_once_in_their_language_through_the_queue(
+    queue, make_poll, make_user, districts, staff
+):
     poll = make_poll(threshold=2)
     voters = [
-        make_user(verified_district=districts["porto"], locale=locale) for locale in ("ko", "pt_BR", None)
+        make_user(verified_district=districts["porto"], locale=locale)
+        for locale in ("ko", "pt_BR", None)
     ]
     for voter in voters:
         services.cast_vote(voter.id, poll.id, [poll.options[0].id])
@@ -27,11 +30,17 @@ def test_answer_notifies_every_voter_once_in_their_language_through_the_queue(qu
     assert db.session.scalar(select(func.count(PollNotification.id))) == 0
     queue.work()
     db.session.expire_all()
-    notified = set(db.session.scalars(select(PollNotification.user_id).where(PollNotification.answer_id == answer_id)))
+    notified = set(
+        db.session.scalars(
+            select(PollNotification.user_id).where(PollNotification.answer_id == answer_id)
+        )
+    )
     assert notified == voter_ids
     mails = {m.recipient: m for m in db.session.scalars(select(OutboxMessage))}
     assert emails <= set(mails)
-    assert all(mails[email].status == "logged" for email in emails)  # delivered by the queued mail jobs
+    assert all(
+        mails[email].status == "logged" for email in emails
+    )  # delivered by the queued mail jobs
     # The job is safe to run twice.
     assert jobs.notify_voters_of_answer(answer_id) == 0
     assert db.session.scalar(select(func.count(PollNotification.id))) == 3
@@ -44,7 +53,9 @@ def test_seal_and_recount_jobs(app, make_poll, make_user, districts):
     assert db.session.get(PollKey, poll.id) is None
     assert jobs.seal_closed_polls() == 0
     open_poll = make_poll()
-    services.cast_vote(make_user(verified_district=districts["porto"]).id, open_poll.id, [open_poll.options[0].id])
+    services.cast_vote(
+        make_user(verified_district=districts["porto"]).id, open_poll.id, [open_poll.options[0].id]
+    )
     assert jobs.recount_poll(open_poll.id) is True
 
 

@@ -27,7 +27,10 @@ def test_seed_polls_in_every_state(app):
     answered = polls["Should public libraries open on Sundays?"]
     assert services.get_clock(answered.agenda).state == "answered"
     assert [a.is_follow_up for a in answered.agenda.answers] == [False, True]
-    statuses = {c.status for c in db.session.scalars(select(PollComment).where(PollComment.poll_id == sunday.id))}
+    statuses = {
+        c.status
+        for c in db.session.scalars(select(PollComment).where(PollComment.poll_id == sunday.id))
+    }
     assert statuses == {"visible", "flagged", "hidden"}
     breakdowns = services.demographic_breakdowns(sunday)
     assert breakdowns["age_band"].rows  # the demo shows a breakdown with groups of ten or more

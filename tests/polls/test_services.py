@@ -38,7 +38,9 @@ def test_unverified_account_cannot_propose(make_user):
     assert db.session.scalar(select(func.count(Poll.id))) == 0
 
 
-@pytest.mark.parametrize("options", [("Only one",), tuple(f"Option {n}" for n in range(11)), ("Same", "same ")])
+@pytest.mark.parametrize(
+    "options", [("Only one",), tuple(f"Option {n}" for n in range(11)), ("Same", "same ")]
+)
 def test_proposal_needs_two_to_ten_different_options(make_user, districts, options):
     author = make_user(verified_district=districts["porto"])
     with pytest.raises(DomainError) as caught:
@@ -87,31 +89,63 @@ def test_a_resident_has_a_limited_number_of_open_proposals(make_user, districts)
 
 def test_staff_publish_an_official_poll_without_review(staff, departments):
     poll = services.propose_poll(
-        staff.id, draft(is_official=True, audience="registered", threshold=50, department_id=departments["parks"].id)
+        staff.id,
+        draft(
+            is_official=True,
+            audience="registered",
+            threshold=50,
+            department_id=departments["parks"].id,
+        ),
     )
-    assert (poll.status, poll.is_official, poll.audience, poll.threshold) == ("published", True, "registered", 50)
+    assert (poll.status, poll.is_official, poll.audience, poll.threshold) == (
+        "published",
+        True,
+        "registered",
+        50,
+    )
     assert poll.closes_at - poll.opens_at == timedelta(days=10)
     assert db.session.get(PollKey, poll.id) is not None
-    assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.target_id == str(poll.id))) == "poll.publish_official"
+    assert (
+        db.session.scalar(select(AuditEvent.action).where(AuditEvent.target_id == str(poll.id)))
+        == "poll.publish_official"
+    )
 
 
 def test_residents_cannot_open_polls_to_unverified_accounts(make_user, districts):
     author = make_user(verified_district=districts["porto"])
-    poll = services.propose_poll(author.id, draft(audience="registered", is_official=True, threshold=1))
+    poll = services.propose_poll(
+        author.id, draft(audience="registered", is_official=True, threshold=1)
+    )
     assert (poll.status, poll.audience, poll.threshold) == ("pending", "verified", None)
 
 
 # ---------------------------------------------------------------- review
 
 
-def test_approve_publishes_with_the_city_default_threshold(make_user, districts, staff, departments):
+def test_approve_publishes_with_the_city_default_threshold(
+    make_user, districts, staff, departments
+):
     author = make_user(verified_district=districts["porto"])
     poll = services.propose_poll(author.id, draft())
     services.approve_poll(staff.id, poll.id, departments["roads"].id)
     poll = services.get_poll(poll.id)
-    assert (poll.status, poll.threshold, poll.department_id) == ("published", 1000, departments["roads"].id)
-    assert db.session.scalar(select(PollNotification.kind).where(PollNotification.user_id == author.id)) == "approved"
-    assert db.session.scalar(select(OutboxMessage.subject).where(OutboxMessage.recipient == author.email)) == "Your poll is published"
+    assert (poll.status, poll.threshold, poll.department_id) == (
+        "published",
+        1000,
+        departments["roads"].id,
+    )
+    assert (
+        db.session.scalar(
+            select(PollNotification.kind).where(PollNotification.user_id == author.id)
+        )
+        == "approved"
+    )
+    assert (
+        db.session.scalar(
+            select(OutboxMessage.subject).where(OutboxMessage.recipient == author.email)
+        )
+        == "Your poll is published"
+    )
 
 
 def test_a_proposal_is_decided_once(make_user, districts, staff, departments):
@@ -121,7 +155,11 @@ def test_a_proposal_is_decided_once(make_user, districts, staff, departments):
     with pytest.raises(Conflict):
         services.approve_poll(staff.id, poll.id, departments["roads"].id)
     poll = services.get_poll(poll.id)
-    assert (poll.status, poll.rejection_reason, poll.review_note) == ("rejected", "unclear", "Which park?")
+    assert (poll.status, poll.rejection_reason, poll.review_note) == (
+        "rejected",
+        "unclear",
+        "Which park?",
+    )
 
 
 def test_reject_needs_a_listed_reason_and_an_explanation(make_user, districts, staff):
@@ -147,7 +185,9 @@ def test_changes_requested_then_edited_goes_back_to_review(make_user, districts,
     poll = services.propose_poll(author.id, draft())
     services.request_changes(staff.id, poll.id, "Say which park.")
     assert services.get_poll(poll.id).status == "changes_requested"
-    services.update_proposal(author.id, poll.id, draft(("In Parque Sul", "Nowhere"), question="Which park at night?"))
+    services.update_proposal(
+        author.id, poll.id, draft(("In Parque Sul", "Nowhere"), question="Which park at night?")
+    )
     poll = services.get_poll(poll.id)
     assert poll.status == "pending"
     assert [o.label["en"] for o in poll.options] == ["In Parque Sul", "Nowhere"]
@@ -167,7 +207,9 @@ def test_someone_else_cannot_edit_a_proposal(make_user, districts):
     author = make_user(verified_district=districts["porto"])
     poll = services.propose_poll(author.id, draft())
     with pytest.raises(NotAllowed):
-        services.update_proposal(make_user(verified_district=districts["porto"]).id, poll.id, draft())
+        services.update_proposal(
+            make_user(verified_district=districts["porto"]).id, poll.id, draft()
+        )
 
 
 def test_unpublished_polls_are_visible_to_author_and_staff_only(make_user, districts, staff):
@@ -221,7 +263,13 @@ def test_vote_is_counted_and_shown_to_the_voter_only(make_poll, make_user, distr
     assert services.get_my_vote(poll, make_user()) is None
     # The ballot carries no user and the participation no choice.
     ballot = db.session.scalars(select(PollBallot)).one()
-    assert set(PollBallot.__table__.columns.keys()) == {"id", "poll_id", "pseudonym", "age_band", "gender"}
+    assert set(PollBallot.__table__.columns.keys()) == {
+        "id",
+        "poll_id",
+        "pseudonym",
+        "age_band",
+        "gender",
+    }
     assert len(ballot.pseudonym) == 64
     participation = db.session.scalars(select(PollParticipation)).one()
     assert participation.district_id == districts["porto"].id
@@ -235,7 +283,9 @@ def test_vote_is_counted_and_shown_to_the_voter_only(make_poll, make_user, distr
         (lambda p: [999999], "not part of this poll"),
     ],
 )
-def test_bad_choices_are_refused_and_nothing_is_stored(make_poll, make_user, districts, choose, message):
+def test_bad_choices_are_refused_and_nothing_is_stored(
+    make_poll, make_user, districts, choose, message
+):
     poll = make_poll()
     voter = make_user(verified_district=districts["porto"])
     with pytest.raises(DomainError) as caught:
@@ -257,7 +307,11 @@ def test_multi_choice_up_to_n(make_poll, make_user, districts):
     voter = make_user(verified_district=districts["porto"])
     services.cast_vote(voter.id, poll.id, [poll.options[0].id, poll.options[2].id])
     with pytest.raises(DomainError):
-        services.cast_vote(make_user(verified_district=districts["porto"]).id, poll.id, [o.id for o in poll.options])
+        services.cast_vote(
+            make_user(verified_district=districts["porto"]).id,
+            poll.id,
+            [o.id for o in poll.options],
+        )
     poll = services.get_poll(poll.id)
     assert [o.vote_count for o in poll.options] == [1, 0, 1]
     results = services.get_results(poll)
@@ -328,7 +382,9 @@ def test_results_visibility(make_poll, make_user, districts):
 # ---------------------------------------------------------------- thresholds and answers
 
 
-def test_crossing_the_threshold_opens_exactly_one_agenda(make_poll, make_user, districts, departments):
+def test_crossing_the_threshold_opens_exactly_one_agenda(
+    make_poll, make_user, districts, departments
+):
     poll = make_poll(threshold=3)
     voters = [make_user(verified_district=districts["porto"]) for _ in range(4)]
     receipts = [services.cast_vote(v.id, poll.id, [poll.options[0].id]) for v in voters]
@@ -341,10 +397,14 @@ def test_crossing_the_threshold_opens_exactly_one_agenda(make_poll, make_user, d
     assert (clock.state, clock.days) == ("due", 30)
 
 
-def test_lowering_the_threshold_below_the_participants_opens_the_agenda(make_poll, make_user, districts, staff):
+def test_lowering_the_threshold_below_the_participants_opens_the_agenda(
+    make_poll, make_user, districts, staff
+):
     poll = make_poll()
     for _ in range(2):
-        services.cast_vote(make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id])
+        services.cast_vote(
+            make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id]
+        )
     services.set_threshold(staff.id, poll.id, 2)
     assert services.get_poll(poll.id).agenda.participants_at_crossing == 2
     with pytest.raises(Conflict):
@@ -357,7 +417,9 @@ def test_city_settings_set_the_default_threshold_and_answer_period(make_user, ma
     poll = make_poll()
     assert poll.threshold == 2
     for _ in range(2):
-        services.cast_vote(make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id])
+        services.cast_vote(
+            make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id]
+        )
     agenda = services.get_poll(poll.id).agenda
     assert agenda.answer_due_at - agenda.crossed_at == timedelta(days=10)
     with pytest.raises(NotAllowed):
@@ -370,7 +432,9 @@ def test_city_settings_set_the_default_threshold_and_answer_period(make_user, ma
 def _agenda_poll(make_poll, make_user, districts, days_ago=0):
     poll = make_poll(threshold=1, opened_days_ago=days_ago)
     voter = make_user(verified_district=districts["porto"], locale="ko")
-    services.cast_vote(voter.id, poll.id, [poll.options[0].id], now=utcnow() - timedelta(days=days_ago))
+    services.cast_vote(
+        voter.id, poll.id, [poll.options[0].id], now=utcnow() - timedelta(days=days_ago)
+    )
     return services.get_poll(poll.id), voter
 
 
@@ -387,15 +451,24 @@ def test_department_answers_and_voters_are_notified(make_poll, make_user, distri
     poll = services.get_poll(poll.id)
     assert poll.agenda.first_answered_at is not None
     assert services.get_clock(poll.agenda).state == "answered"
-    notice = db.session.scalars(select(PollNotification).where(PollNotification.user_id == voter.id)).one()
+    notice = db.session.scalars(
+        select(PollNotification).where(PollNotification.user_id == voter.id)
+    ).one()
     assert (notice.kind, notice.answer_id) == ("answer", answer.id)
-    mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == voter.email)).one()
+    mail = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == voter.email)
+    ).one()
     assert "We are costing it." in mail.body
     assert mail.status == "logged"  # delivered by the job (inline here: no Redis)
     follow = services.publish_answer(staff.id, poll.id, "adopted", "Done from May.")
     assert follow.is_follow_up is True
     assert len(services.get_poll(poll.id).agenda.answers) == 2
-    assert db.session.scalar(select(func.count(PollNotification.id)).where(PollNotification.user_id == voter.id)) == 2
+    assert (
+        db.session.scalar(
+            select(func.count(PollNotification.id)).where(PollNotification.user_id == voter.id)
+        )
+        == 2
+    )
 
 
 def test_only_the_assigned_department_answers(make_poll, make_user, districts, departments):
@@ -434,7 +507,9 @@ def test_staff_dashboard_lists_overdue_first(make_poll, make_user, districts, st
 # ---------------------------------------------------------------- results
 
 
-def test_breakdowns_count_only_voters_who_share_and_hide_small_groups(make_poll, make_user, districts):
+def test_breakdowns_count_only_voters_who_share_and_hide_small_groups(
+    make_poll, make_user, districts
+):
     poll = make_poll()
     for n in range(25):
         voter = make_user(verified_district=districts["porto" if n % 2 else "centro"])
@@ -450,7 +525,9 @@ def test_breakdowns_count_only_voters_who_share_and_hide_small_groups(make_poll,
     woman = breakdowns["gender"].rows[0]
     assert [o.votes for o in woman.results.options] == [6, 6]
     assert [(r.group, r.participants) for r in breakdowns["age_band"].rows] == [("35-44", 12)]
-    turnout = {t.district.code: t.participants for t in services.district_participation(poll) if t.district}
+    turnout = {
+        t.district.code: t.participants for t in services.district_participation(poll) if t.district
+    }
     assert (turnout["porto"], turnout["centro"], turnout["ribeira"]) == (12, 13, 0)
 
 
@@ -469,7 +546,12 @@ def test_withdrawing_consent_erases_demographics_from_open_ballots(make_poll, ma
 
 @pytest.mark.parametrize(
     "birth_year, gender, field",
-    [(1800, None, "birth_year"), (3000, None, "birth_year"), (None, "robot", "gender"), (None, None, "birth_year")],
+    [
+        (1800, None, "birth_year"),
+        (3000, None, "birth_year"),
+        (None, "robot", "gender"),
+        (None, None, "birth_year"),
+    ],
 )
 def test_bad_demographics_are_refused(make_user, birth_year, gender, field):
     user = make_user()
@@ -484,7 +566,12 @@ def test_open_data_only_after_close_and_only_aggregates(make_poll, make_user, di
         services.results_data(make_poll().id)
     later = poll.opens_at + timedelta(hours=1)
     for n in range(3):
-        services.cast_vote(make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[n % 2].id], now=later)
+        services.cast_vote(
+            make_user(verified_district=districts["porto"]).id,
+            poll.id,
+            [poll.options[n % 2].id],
+            now=later,
+        )
     data = services.results_data(poll.id)
     assert data["participants"] == 3
     assert [o["votes"] for o in data["options"]] == [2, 1]
@@ -496,7 +583,9 @@ def test_open_data_only_after_close_and_only_aggregates(make_poll, make_user, di
 
 def test_recount_repairs_drifted_counters(make_poll, make_user, districts):
     poll = make_poll()
-    services.cast_vote(make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id])
+    services.cast_vote(
+        make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id]
+    )
     poll.options[0].vote_count = 7
     db.session.commit()
     assert not services.recount_poll(poll.id).is_exact
@@ -514,7 +603,9 @@ def test_listing_sorting_search_and_district(make_poll, make_user, districts):
     assert [p.id for p in services.list_polls("closed").polls] == [c.id]
     assert [p.id for p in services.list_polls("open", search="RUA azul").polls] == [a.id]
     assert [p.id for p in services.list_polls("open", search="%").polls] == []
-    assert {p.id for p in services.list_polls("open", district_id=districts["centro"].id).polls} == {a.id}
+    assert {
+        p.id for p in services.list_polls("open", district_id=districts["centro"].id).polls
+    } == {a.id}
     assert services.list_polls("agendas").total == 0
 
 
@@ -538,7 +629,12 @@ def test_flags_hide_a_comment_until_staff_decide(make_poll, make_user, staff, di
     assert [c.id for c in services.list_flagged_comments()] == [comment.id]
     services.moderate_comment(staff.id, comment.id, "hide", "abuse", "Insults")
     hidden = services.get_comment(comment.id)
-    assert (hidden.status, hidden.hidden_reason, hidden.hidden_note, hidden.body) == ("hidden", "abuse", "Insults", "Rude words")
+    assert (hidden.status, hidden.hidden_reason, hidden.hidden_note, hidden.body) == (
+        "hidden",
+        "abuse",
+        "Insults",
+        "Rude words",
+    )
     assert services.list_flagged_comments() == []
     assert [c.id for c in services.list_comments(poll.id)] == [comment.id]  # never deleted
 

@@ -12,7 +12,11 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 def test_results_share_is_of_participants():
     results = tally.compute_results(4, {1: 3, 2: 2}, [1, 2, 3])
-    assert [(o.option_id, o.votes, o.share) for o in results.options] == [(1, 3, 0.75), (2, 2, 0.5), (3, 0, 0.0)]
+    assert [(o.option_id, o.votes, o.share) for o in results.options] == [
+        (1, 3, 0.75),
+        (2, 2, 0.5),
+        (3, 0, 0.0),
+    ]
     assert results.leader_ids == {1}
 
 
@@ -28,8 +32,19 @@ def test_a_tie_has_two_leaders():
 
 @pytest.mark.parametrize(
     "birth_year, band",
-    [(2010, "0-24"), (2002, "0-24"), (2001, "25-34"), (1992, "25-34"), (1991, "35-44"),
-     (1972, "45-54"), (1962, "55-64"), (1961, "65+"), (1930, "65+"), (None, None), (2030, None)],
+    [
+        (2010, "0-24"),
+        (2002, "0-24"),
+        (2001, "25-34"),
+        (1992, "25-34"),
+        (1991, "35-44"),
+        (1972, "45-54"),
+        (1962, "55-64"),
+        (1961, "65+"),
+        (1930, "65+"),
+        (None, None),
+        (2030, None),
+    ],
 )
 def test_age_band(birth_year, band):
     assert tally.age_band(birth_year, 2026) == band
@@ -100,6 +115,8 @@ def test_answer_clock_uses_the_city_time_zone():
     assert tally.answer_clock(due, None, now, ZoneInfo("America/Sao_Paulo")).days == 0
 
 
-@pytest.mark.parametrize("participants, threshold, progress", [(0, 1000, 0.0), (250, 1000, 0.25), (1500, 1000, 1.0)])
+@pytest.mark.parametrize(
+    "participants, threshold, progress", [(0, 1000, 0.0), (250, 1000, 0.25), (1500, 1000, 1.0)]
+)
 def test_threshold_progress(participants, threshold, progress):
     assert tally.threshold_progress(participants, threshold) == progress
