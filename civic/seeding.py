@@ -62,8 +62,9 @@ def _seed_city() -> list[str]:
 def _module_seeders() -> list[Callable[[], list[str]]]:
     from civic.budgeting.seeds import seed_budgeting
     from civic.polls.seeds import seed_polls
+    from civic.reports.seeds import seed_reports
 
-    return [seed_budgeting, seed_polls, *SEEDERS]
+    return [seed_budgeting, seed_polls, seed_reports, *SEEDERS]
 
 
 def seed_demo_city() -> str:
