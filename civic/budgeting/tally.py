@@ -148,7 +148,10 @@ Rule = Callable[..., Outcome]
 
 
 def tally(election: Election, rule: str, *, tie_order: Sequence[str] | None = None) -> Outcome:
-    """Run the named rule (a key of RULES) on an election."""
+    """Run the named rule (a key of RULES); ties go to the earliest id in `tie_order`.
+
+    The default tie order is the ids sorted as strings, as in pabutools.
+    """
     try:
         func = RULES[rule]
     except KeyError:
@@ -190,7 +193,7 @@ def mes_greedy(election: Election, *, tie_order: Sequence[str] | None = None) ->
 
 
 def mes_add1(election: Election, *, tie_order: Sequence[str] | None = None) -> Outcome:
-    """MES with each voter's share raised one unit at a time until the outcome is exhaustive."""
+    """MES, each voter's share raised one unit at a time until exhaustive or about to overspend."""
     return _run_rule("mes-add1", election, tie_order)
 
 
@@ -516,10 +519,16 @@ def _phragmen(ix: _Index, rank: list[int]) -> list[int]:
 #
 # Voters with identical ballots always hold identical money, so we work on distinct ballots with
 # weights. Budgets live in float64; every decision is checked against a rigorous error bound and
-# settled in exact rationals when the floats cannot tell. Exact budgets are never stored: a voter
+# settled in exact arithmetic when the floats cannot tell. Exact budgets are never stored: a voter
 # who never paid in full holds t - sum over funded projects s of rho_s * u_s (a voter who once
-# paid in full holds 0 forever), so exact sums over any set of voters need only the exact rho of
-# each funded project, each computed on demand from what its run recorded.
+# paid in full holds 0 forever), so the exact money of any set of voters is an integer
+# combination of the funded projects' exact prices, which each run keeps as integers over one
+# common denominator. Every charge uses the exact price (rounded once), so float errors stay a
+# few ulps instead of compounding from round to round.
+#
+# Add1 would rerun MES for each of possibly tens of thousands of endowments (forints, +1 each);
+# _mes_run certifies whole ranges of endowments that share an outcome, and _mes_add1 jumps over
+# them (see _mes_run).
 
 _EPS = 2.0**-52
 
@@ -527,7 +536,7 @@ _EPS = 2.0**-52
 class _Supporters:
     """One project's supporters (distinct-ballot indices) with weights and utilities."""
 
-    __slots__ = ("idx", "w", "wi", "v", "wv", "wvi", "W", "V", "Vf", "vmax", "cost", "costf")
+    __slots__ = ("idx", "w", "wi", "v", "wv", "wvi", "W", "Wi", "V", "Vf", "vmax", "cost", "costf")
 
     def __init__(self, idx: np.ndarray, vi: np.ndarray, weights: np.ndarray, cost: int) -> None:
         self.idx = idx
@@ -537,7 +546,8 @@ class _Supporters:
         self.v = None if uniform else vi.astype(np.float64)
         self.wvi = self.wi if uniform else self.wi * vi
         self.wv = self.w if uniform else self.wvi.astype(np.float64)
-        self.W = float(self.wi.sum())
+        self.Wi = int(self.wi.sum())
+        self.W = float(self.Wi)
         self.V = int(self.wvi.sum())
         self.Vf = float(self.V)
         self.vmax = float(vi.max())
@@ -843,7 +853,11 @@ def _mes_run(
     None) as soon as that certificate fails.
     """
     run = _Run(model, t)
-    remaining = set(model.eligible)
+    # Nobody holds more than t, so a project whose supporters' weight times t falls short of its
+    # cost is out of reach for the whole run.
+    remaining = {
+        p for p in model.eligible if t.numerator * model.supp[p].Wi >= model.cost[p] * t.denominator
+    }
     lo = {p: model.rho0f[p] * (1.0 - 4.0 * _EPS) for p in remaining}
     checking = ref is not None
     block: set[int] = set()  # certified commuting projects still to be funded
