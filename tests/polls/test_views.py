@@ -365,7 +365,11 @@ def test_results_page_has_a_table_with_bars_and_district_participation(
     assert "Final results" in page
     table = page[page.index('<table class="poll-bars">') :]
     table = table[: table.index("</table>")]
-    assert re.search(r'<th scope="row">Trees</th>\s*<td class="num">2</td>', table)
+    assert re.search(
+        r'<span class="poll-bar-label">Trees</span>[^<]*<svg[^>]*>.*?</svg></th>\s*<td class="num">2</td>',
+        table,
+        re.S,
+    )
     assert 'class="poll-bar-fill" width="66.67"' in table
     assert "Participation by district" in page
     assert "style=" not in page  # bars are drawn without inline styles (CSP)
