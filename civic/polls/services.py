@@ -30,7 +30,8 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from civic.accounts.models import User
 from civic.core import audit
@@ -939,12 +940,19 @@ def _check_choices(poll: Poll, option_ids: Iterable[int]) -> list[int]:
 
 @dataclass(frozen=True)
 class VoteReceipt:
-    """What happened to a vote: 'counted' (new), 'changed', or 'unchanged' (already so)."""
+    """What happened to a vote: 'counted' (new), 'changed', or 'unchanged' (already so).
+
+    `poll` is the poll as of the vote's commit (counters included), ready to render."""
 
     outcome: str
     participation: PollParticipation
     option_ids: tuple[int, ...]
     crossed_threshold: bool = False
+    poll: Poll | None = None
+
+
+class _AlreadyVoted(Exception):
+    """The unique (poll, voter) pair refused a second participation."""
 
 
 def _snapshot(user: User, now: datetime) -> tuple[str | None, str | None]:
@@ -989,6 +997,47 @@ def _get_participation(poll_id: int, user_id: int) -> PollParticipation | None:
     )
 
 
+def _commit_keeping_state(poll: Poll) -> None:
+    """Commit without expiring what this request loaded, after reading the counters as they
+    stand at this commit, so the receipt renders without reloading the poll.
+
+    The poll row is locked by this transaction (its counter update): every vote committed
+    before ours is visible, none after, so counts and participants agree."""
+    # One statement, so one snapshot: option counts and participants agree with each other.
+    rows = db.session.execute(
+        select(PollOption.id, PollOption.vote_count, Poll.participant_count)
+        .join(Poll, Poll.id == PollOption.poll_id)
+        .where(PollOption.poll_id == poll.id)
+    ).all()
+    counts = {option_id: count for option_id, count, _participants in rows}
+    for option in poll.options:
+        set_committed_value(option, "vote_count", counts.get(option.id, option.vote_count))
+    if rows:
+        set_committed_value(poll, "participant_count", rows[0][2])
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
+def _load_poll_and_key(poll_id: int) -> tuple[Poll, bytes | None]:
+    row = (
+        db.session.execute(
+            select(Poll, PollKey.key)
+            .outerjoin(PollKey, PollKey.poll_id == Poll.id)
+            .where(Poll.id == poll_id)
+            .options(joinedload(Poll.options))
+        )
+        .unique()
+        .first()
+    )
+    if row is None:
+        raise NotFound(_l("This poll does not exist."))
+    return row[0], row[1]
+
+
 def cast_vote(
     user_id: int,
     poll_id: int,
@@ -998,22 +1047,30 @@ def cast_vote(
 ) -> VoteReceipt:
     """Record a vote, or change it (when the poll allows) from the version the voter saw.
 
-    Sending the same choice again is harmless: the answer says it is already counted.
+    A first vote (expected_version 0) goes straight to the insert that the unique constraint
+    guards; sending the same choice again is harmless: the answer says it is already counted.
     """
     now = now or utcnow()
     user = db.session.get(User, user_id)
-    poll = get_poll(poll_id)
+    poll, key = _load_poll_and_key(poll_id)
     refusal = voting_refusal(poll, user, now)
     if refusal is not None:
         raise refusal
     chosen = _check_choices(poll, option_ids)
-    key = _poll_key(poll.id)
     if key is None:
         raise Conflict(_l("This poll has closed. Votes are no longer accepted."))
     pseudonym = _pseudonym(key, poll.id, user.id)
+    if expected_version == 0:
+        try:
+            return _insert_vote(poll, user, chosen, pseudonym, now)
+        except _AlreadyVoted:
+            pass
     existing = _get_participation(poll.id, user.id)
-    if existing is None:
-        return _insert_vote(poll, user, chosen, pseudonym, now)
+    if existing is None:  # a change sent for a vote that is not there: count it as new
+        try:
+            return _insert_vote(poll, user, chosen, pseudonym, now)
+        except _AlreadyVoted:
+            existing = _get_participation(poll.id, user.id)
     return _change_vote(poll, existing, chosen, pseudonym, expected_version, now)
 
 
@@ -1034,39 +1091,28 @@ def _insert_vote(
     db.session.add(participation)
     try:
         db.session.flush()  # the unique (poll, voter) pair decides here
-    except IntegrityError:
+    except IntegrityError as exc:
         db.session.rollback()
-        return _answer_duplicate(poll.id, user.id, chosen, pseudonym)
+        raise _AlreadyVoted from exc
     db.session.add(ballot)
     db.session.flush()
     db.session.add_all(
         PollBallotChoice(ballot_id=ballot.id, poll_id=poll.id, option_id=oid) for oid in chosen
     )
     _bump({oid: 1 for oid in chosen})
-    participants = db.session.execute(
+    participants, threshold = db.session.execute(
         update(Poll)
         .where(Poll.id == poll.id)
         .values(participant_count=Poll.participant_count + 1)
         .returning(Poll.participant_count, Poll.threshold),
         execution_options={"synchronize_session": False},
     ).one()
-    crossed = participants[0] >= participants[1] and not _agenda_exists(poll.id)
+    set_committed_value(poll, "participant_count", participants)
+    crossed = participants >= threshold and not _agenda_exists(poll.id)
     if crossed:
-        _open_agenda(poll, participants[0], now)
-    db.session.commit()
-    return VoteReceipt("counted", participation, tuple(chosen), crossed)
-
-
-def _answer_duplicate(poll_id: int, user_id: int, chosen: list[int], pseudonym: str) -> VoteReceipt:
-    """A second vote arrived together with the first: fine if it says the same."""
-    existing = _get_participation(poll_id, user_id)
-    stored = _ballot_choices(poll_id, pseudonym)
-    if existing is not None and stored is not None and stored[1] == chosen:
-        return VoteReceipt("unchanged", existing, tuple(chosen))
-    raise Conflict(
-        _l("You have already voted in this poll. Your vote is shown on the poll's page."),
-        field="option",
-    )
+        _open_agenda(poll, participants, now)
+    _commit_keeping_state(poll)
+    return VoteReceipt("counted", participation, tuple(chosen), crossed, poll)
 
 
 def _change_vote(
@@ -1079,7 +1125,7 @@ def _change_vote(
 ) -> VoteReceipt:
     stored = _ballot_choices(poll.id, pseudonym)
     if stored is not None and stored[1] == chosen:
-        return VoteReceipt("unchanged", participation, tuple(chosen))
+        return VoteReceipt("unchanged", participation, tuple(chosen), poll=poll)
     if not poll.allows_vote_change:
         raise Conflict(
             _l("You have already voted in this poll, and votes in this poll cannot be changed."),
@@ -1121,9 +1167,10 @@ def _change_vote(
     )
     db.session.flush()
     _bump(deltas)
-    db.session.commit()
-    db.session.refresh(participation)
-    return VoteReceipt("changed", participation, tuple(chosen))
+    set_committed_value(participation, "version", expected_version + 1)
+    set_committed_value(participation, "updated_at", now)
+    _commit_keeping_state(poll)
+    return VoteReceipt("changed", participation, tuple(chosen), poll=poll)
 
 
 @dataclass(frozen=True)
@@ -1366,6 +1413,26 @@ def poll_page(
         clock=get_clock(poll.agenda, now) if poll.agenda is not None else None,
         progress=tally.threshold_progress(poll.participant_count, poll.threshold or 1),
         comments=list_comments(poll.id) if with_details and poll.status == "published" else [],
+    )
+
+
+def vote_panel_page(receipt: VoteReceipt, viewer: User, now: datetime | None = None) -> PollPage:
+    """The poll page's vote panel right after a vote, from what the vote loaded and counted
+    (no second round of queries: the receipt's poll holds the counters as of its commit)."""
+    now = now or utcnow()
+    poll = receipt.poll if receipt.poll is not None else get_poll(receipt.participation.poll_id)
+    visible = results_are_visible(poll, True, now)
+    return PollPage(
+        poll=poll,
+        now=now,
+        my_vote=MyVote(receipt.participation, receipt.option_ids),
+        refusal=None,
+        results=get_results(poll) if visible else None,
+        districts=[],
+        breakdowns={},
+        clock=None,
+        progress=tally.threshold_progress(poll.participant_count, poll.threshold or 1),
+        comments=[],
     )
 
 

@@ -166,7 +166,10 @@ def vote(poll_id: int):
     if receipt is not None and not htmx:
         flash(_vote_message(receipt.outcome), "success")
         return redirect(url_for("polls.detail", poll_id=poll_id, voted=1) + "#vote-panel")
-    page = services.poll_page(poll_id, current_user, with_details=not htmx)
+    if receipt is not None:
+        page = services.vote_panel_page(receipt, current_user)
+    else:
+        page = services.poll_page(poll_id, current_user, with_details=not htmx)
     return render(
         "polls/detail.html",
         fragment="polls/_vote.html",
