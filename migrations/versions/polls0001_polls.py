@@ -1,7 +1,7 @@
 """polls: agenda polls, sealed ballots, agendas and answers, comments; user demographics (opt-in)
 
 Revision ID: polls0001
-Revises: 7a6d149c61a6
+Revises: budgeting0001
 Create Date: 2026-11-27 23:34:34.638671
 
 """
@@ -13,7 +13,7 @@ import civic.core.time
 
 # revision identifiers, used by Alembic.
 revision = 'polls0001'
-down_revision = '7a6d149c61a6'
+down_revision = 'budgeting0001'
 branch_labels = None
 depends_on = None
 

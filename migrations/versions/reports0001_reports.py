@@ -1,7 +1,7 @@
 """reports: categories, reports, photos, timeline, followers, subscriptions, Open311 clients, hotspots
 
 Revision ID: reports0001
-Revises: 7a6d149c61a6
+Revises: polls0001
 Create Date: 2026-11-27 23:42:01.270873
 
 """
@@ -13,7 +13,7 @@ import civic.core.time
 
 # revision identifiers, used by Alembic.
 revision = 'reports0001'
-down_revision = '7a6d149c61a6'
+down_revision = 'polls0001'
 branch_labels = None
 depends_on = None
 
