@@ -46,6 +46,8 @@ def _register_blueprints(app: Flask) -> None:
     from civic.reports.open311 import bp as open311_bp
     from civic.reports.views import bp as reports_bp
     from civic.polls.views import bp as polls_bp
+    from civic.opendata.views import bp as opendata_bp
+    from civic.workshops.views import bp as workshops_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -54,6 +56,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(open311_bp)
     app.register_blueprint(budgeting_bp)
     app.register_blueprint(polls_bp)
+    app.register_blueprint(workshops_bp)
+    app.register_blueprint(opendata_bp)
 
 
 def _register_hooks(app: Flask) -> None:

@@ -16,6 +16,7 @@ NAV_ITEMS = [
     ("reports.index", _l("Report a problem")),
     ("challenges.index", _l("Challenges")),
     ("opendata.index", _l("Open data")),
+    ("workshops.join", _l("Join a workshop")),
 ]
 
 

@@ -1,0 +1,444 @@
+"""Public figures of the city, drawn from the modules' public data only, for workshop charts,
+the dashboard and the catalogue.
+
+Each module is read through a guard: polls, reports and challenges are built in parallel, and
+a figure whose module is not installed (or lacks what it needs) reports itself unavailable
+instead of pretending. Only public rows are read: confirmed, unhidden reports at their public
+positions; published polls; published budget results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from statistics import median
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from civic.core.i18n import pick_text
+from civic.core.models import District
+from civic.core.time import utcnow
+from civic.extensions import db
+from civic.workshops.charts import Chart, MapPoint, Series
+
+
+def _has(module: str, names: dict[str, tuple[str, ...]]) -> bool:
+    """True when `module` imports and each named class has the named attributes."""
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError:
+        return False
+    for class_name, attributes in names.items():
+        cls = getattr(loaded, class_name, None)
+        if cls is None or not all(hasattr(cls, a) for a in attributes):
+            return False
+    return True
+
+
+def reports_available() -> bool:
+    """The reports module is installed with the public columns these figures read."""
+    return _has(
+        "civic.reports.models",
+        {
+            "Report": (
+                "public_latitude",
+                "public_longitude",
+                "is_confirmed",
+                "is_hidden",
+                "created_at",
+                "resolved_at",
+                "category_id",
+                "district_id",
+                "state",
+            ),
+            "Category": ("name", "code", "is_sensitive"),
+        },
+    )
+
+
+def polls_available() -> bool:
+    """The polls module is installed with what these figures read."""
+    return _has(
+        "civic.polls.models",
+        {
+            "Poll": ("question", "status", "opens_at", "closes_at", "participant_count", "options"),
+            "PollOption": ("label", "vote_count", "position"),
+        },
+    ) and _has("civic.polls.services", {})
+
+
+CHALLENGE_CONTRACT = ("list_public_challenges", "public_results")
+
+
+def challenges_available() -> bool:
+    """The challenges module offers public challenge data through its services.
+
+    Civic reads challenges only through `civic.challenges.services.list_public_challenges()`
+    (dicts with title, state, url, updated_at) and `public_results(challenge_id)` (published
+    ranking rows), so that nothing unpublished can leak through a direct query."""
+    try:
+        services = importlib.import_module("civic.challenges.services")
+    except ImportError:
+        return False
+    return all(callable(getattr(services, name, None)) for name in CHALLENGE_CONTRACT)
+
+
+def _week_start(now: datetime) -> datetime:
+    """Monday 00:00 of this week in the city's time zone, as UTC."""
+    tz = ZoneInfo(current_app.config["CIVIC_TIMEZONE"])
+    local = now.astimezone(tz)
+    monday = (local - timedelta(days=local.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return monday.astimezone(ZoneInfo("UTC"))
+
+
+def _public_reports():
+    from civic.reports.models import Report
+
+    return (Report.is_confirmed.is_(True), Report.is_hidden.is_(False))
+
+
+# -- Reports --------------------------------------------------------------------------------
+
+
+def reports_by_category(days: int | None = None, now: datetime | None = None) -> Chart:
+    """Public reports per category this week (days=None) or over the last `days` days."""
+    from civic.reports.models import Category, Report
+
+    now = now or utcnow()
+    since = _week_start(now) if days is None else now - timedelta(days=days)
+    rows = db.session.execute(
+        select(Category.name, func.count(Report.id))
+        .join(Report, Report.category_id == Category.id)
+        .where(*_public_reports(), Report.created_at >= since)
+        .group_by(Category.id, Category.name)
+    ).all()
+    pairs = sorted(((pick_text(name).text, n) for name, n in rows), key=lambda x: (-x[1], x[0]))
+    title = (
+        _("Reports this week by category")
+        if days is None
+        else _("Reports of the last %(days)s days by category", days=days)
+    )
+    return Chart(
+        title=title,
+        labels=tuple(p[0] for p in pairs),
+        series=(Series(_("Reports"), tuple(float(p[1]) for p in pairs)),),
+        label_heading=_("Category"),
+    )
+
+
+def reports_by_district(days: int = 90, now: datetime | None = None) -> Chart:
+    """Public reports per district over the last `days` days."""
+    from civic.reports.models import Report
+
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(District.name, func.count(Report.id))
+        .join(Report, Report.district_id == District.id)
+        .where(*_public_reports(), Report.created_at >= now - timedelta(days=days))
+        .group_by(District.id, District.name)
+    ).all()
+    pairs = sorted(((pick_text(name).text, n) for name, n in rows), key=lambda x: (-x[1], x[0]))
+    return Chart(
+        title=_("Reports of the last %(days)s days by district", days=days),
+        labels=tuple(p[0] for p in pairs),
+        series=(Series(_("Reports"), tuple(float(p[1]) for p in pairs)),),
+        label_heading=_("District"),
+    )
+
+
+def reports_by_week(weeks: int = 12, now: datetime | None = None) -> Chart:
+    """Public reports made and resolved per week, for the last `weeks` weeks."""
+    from civic.reports.models import Report
+
+    now = now or utcnow()
+    first = _week_start(now) - timedelta(weeks=weeks - 1)
+    made = db.session.scalars(
+        select(Report.created_at).where(*_public_reports(), Report.created_at >= first)
+    ).all()
+    resolved = db.session.scalars(
+        select(Report.resolved_at).where(*_public_reports(), Report.resolved_at >= first)
+    ).all()
+    starts = [first + timedelta(weeks=i) for i in range(weeks)]
+
+    def bucket(values: list[datetime]) -> tuple[float, ...]:
+        counts = [0] * weeks
+        for value in values:
+            index = int((value - first).total_seconds() // (7 * 86400))
+            if 0 <= index < weeks:
+                counts[index] += 1
+        return tuple(float(c) for c in counts)
+
+    tz = ZoneInfo(current_app.config["CIVIC_TIMEZONE"])
+    from flask_babel import format_date
+
+    return Chart(
+        title=_("Reports per week"),
+        labels=tuple(format_date(s.astimezone(tz).date(), "short") for s in starts),
+        series=(Series(_("Reported"), bucket(made)), Series(_("Resolved"), bucket(resolved))),
+        label_heading=_("Week starting"),
+    )
+
+
+def _resolution_days(days: int, now: datetime) -> list[tuple[object, float]]:
+    from civic.reports.models import Category, Report
+
+    rows = db.session.execute(
+        select(Category.name, Report.created_at, Report.resolved_at)
+        .join(Category, Category.id == Report.category_id)
+        .where(*_public_reports(), Report.resolved_at >= now - timedelta(days=days))
+    ).all()
+    return [
+        (name, (resolved - created).total_seconds() / 86400) for name, created, resolved in rows
+    ]
+
+
+def median_days_to_resolve(days: int = 90, now: datetime | None = None) -> float | None:
+    """The median time from report to resolution, in days, of reports resolved lately."""
+    values = [d for _name, d in _resolution_days(days, now or utcnow())]
+    return median(values) if values else None
+
+
+def resolution_times(days: int = 90, now: datetime | None = None) -> Chart:
+    """Median days to resolve per category, for reports resolved in the last `days` days."""
+    groups: dict[str, list[float]] = {}
+    for name, value in _resolution_days(days, now or utcnow()):
+        groups.setdefault(pick_text(name).text, []).append(value)
+    pairs = sorted(((k, median(v)) for k, v in groups.items()), key=lambda x: (-x[1], x[0]))
+    return Chart(
+        title=_("Median days to resolve a report, by category"),
+        labels=tuple(p[0] for p in pairs),
+        series=(Series(_("Median days"), tuple(round(p[1], 1) for p in pairs)),),
+        label_heading=_("Category"),
+    )
+
+
+HOTSPOT_CELL_DEGREES = 0.003  # about 300 m: coarser than the 100 m of sensitive categories
+
+
+def report_hotspots(days: int = 90, now: datetime | None = None) -> Chart:
+    """Public report positions counted in ~300 m cells (places with at least two reports)."""
+    from civic.reports.models import Report
+
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(Report.public_latitude, Report.public_longitude).where(
+            *_public_reports(), Report.created_at >= now - timedelta(days=days)
+        )
+    ).all()
+    cells: dict[tuple[int, int], int] = {}
+    for lat, lon in rows:
+        key = (math.floor(lat / HOTSPOT_CELL_DEGREES), math.floor(lon / HOTSPOT_CELL_DEGREES))
+        cells[key] = cells.get(key, 0) + 1
+    points = tuple(
+        MapPoint(
+            round((i + 0.5) * HOTSPOT_CELL_DEGREES, 5),
+            round((j + 0.5) * HOTSPOT_CELL_DEGREES, 5),
+            n,
+            _("%(count)s reports", count=n),
+        )
+        for (i, j), n in sorted(cells.items(), key=lambda item: -item[1])
+        if n >= 2
+    )
+    return Chart(
+        title=_("Where reports gather (last %(days)s days)", days=days),
+        points=points,
+        outlines=district_outlines(),
+        label_heading=_("Place"),
+    )
+
+
+def district_outlines() -> tuple[tuple[tuple[float, float], ...], ...]:
+    """Each district's outer rings as (longitude, latitude) pairs."""
+    from civic.core.geo import list_districts
+
+    rings = []
+    for district in list_districts():
+        geometry = district.geometry or {}
+        polygons = (
+            [geometry.get("coordinates", [])]
+            if geometry.get("type") == "Polygon"
+            else geometry.get("coordinates", [])
+        )
+        for polygon in polygons:
+            if polygon:
+                rings.append(tuple((float(x), float(y)) for x, y, *_rest in polygon[0]))
+    return tuple(rings)
+
+
+# -- Polls ----------------------------------------------------------------------------------
+
+
+def list_closed_polls(limit: int = 50) -> list[tuple[int, str]]:
+    """Closed published polls (their results are public), newest first."""
+    from civic.polls.models import Poll
+
+    polls = db.session.scalars(
+        select(Poll)
+        .where(Poll.status == "published", Poll.closes_at <= utcnow())
+        .order_by(Poll.closes_at.desc())
+        .limit(limit)
+    )
+    return [(p.id, pick_text(p.question).text) for p in polls]
+
+
+def poll_results(poll_id: int, now: datetime | None = None) -> Chart | None:
+    """A closed poll's votes per option (None when the poll's results are not public)."""
+    from civic.polls.models import Poll
+
+    poll = db.session.get(Poll, poll_id)
+    if poll is None or not poll.is_closed(now or utcnow()):
+        return None
+    return Chart(
+        title=pick_text(poll.question).text,
+        labels=tuple(pick_text(o.label).text for o in poll.options),
+        series=(Series(_("Votes"), tuple(float(o.vote_count) for o in poll.options)),),
+        label_heading=_("Option"),
+        note=_("%(count)s participants", count=poll.participant_count),
+    )
+
+
+def open_polls(now: datetime | None = None) -> list[dict]:
+    """Polls open now, with their participation."""
+    from civic.polls.models import Poll
+
+    now = now or utcnow()
+    polls = db.session.scalars(
+        select(Poll)
+        .where(Poll.status == "published", Poll.opens_at <= now, Poll.closes_at > now)
+        .order_by(Poll.closes_at)
+    ).all()
+    return [
+        {
+            "id": p.id,
+            "question": pick_text(p.question).text,
+            "participants": p.participant_count,
+            "threshold": p.threshold,
+            "closes_at": p.closes_at,
+        }
+        for p in polls
+    ]
+
+
+def open_polls_chart(now: datetime | None = None) -> Chart:
+    """Participants in each open poll."""
+    rows = open_polls(now)
+    return Chart(
+        title=_("Open polls and their participation"),
+        labels=tuple(r["question"] for r in rows),
+        series=(Series(_("Participants"), tuple(float(r["participants"]) for r in rows)),),
+        label_heading=_("Poll"),
+    )
+
+
+# -- Budgets --------------------------------------------------------------------------------
+
+
+def list_published_budgets() -> list[tuple[int, str]]:
+    """Budgets whose results are published, newest first."""
+    from civic.budgeting.models import Budget, Process, ResultSet
+
+    rows = db.session.execute(
+        select(Budget, Process)
+        .join(ResultSet, ResultSet.budget_id == Budget.id)
+        .join(Process, Process.id == Budget.process_id)
+        .where(ResultSet.published_at.is_not(None))
+        .order_by(ResultSet.published_at.desc())
+    ).all()
+    return [(b.id, f"{pick_text(p.title).text} · {pick_text(b.name).text}") for b, p in rows]
+
+
+def budget_results(budget_id: int) -> Chart | None:
+    """Votes per project of a published result, funded and not funded apart."""
+    from civic.budgeting.models import Budget, ResultSet
+
+    result = db.session.scalar(select(ResultSet).where(ResultSet.budget_id == budget_id))
+    budget = db.session.get(Budget, budget_id)
+    if result is None or result.published_at is None or budget is None:
+        return None
+    data = result.outcome.get("projects", {})
+    selected = set(result.outcome.get("selected", []))
+    projects = sorted(budget.projects, key=lambda p: -(data.get(p.code, {}).get("votes") or 0))
+    votes = [float(data.get(p.code, {}).get("votes") or 0) for p in projects]
+    return Chart(
+        title=pick_text(budget.name).text,
+        labels=tuple(pick_text(p.title).text for p in projects),
+        series=(
+            Series(
+                _("Funded"),
+                tuple(
+                    v if p.code in selected else None for p, v in zip(projects, votes, strict=True)
+                ),
+            ),
+            Series(
+                _("Not funded"),
+                tuple(
+                    None if p.code in selected else v for p, v in zip(projects, votes, strict=True)
+                ),
+            ),
+        ),
+        label_heading=_("Project"),
+        note=_("%(count)s ballots", count=result.voters),
+    )
+
+
+def funding_by_district() -> Chart:
+    """Money for funded projects of published results, per district (city-wide apart)."""
+    from civic.budgeting.models import Budget, Project, ResultSet
+
+    rows = db.session.execute(
+        select(func.coalesce(Project.district_id, Budget.district_id), func.sum(Project.cost))
+        .join(Budget, Budget.id == Project.budget_id)
+        .join(ResultSet, ResultSet.budget_id == Budget.id)
+        .where(ResultSet.published_at.is_not(None), Project.is_funded.is_(True))
+        .group_by(func.coalesce(Project.district_id, Budget.district_id))
+    ).all()
+    names = {d.id: pick_text(d.name).text for d in db.session.scalars(select(District))}
+    pairs = sorted(
+        ((names.get(did, _("City-wide")), float(total or 0)) for did, total in rows),
+        key=lambda x: (-x[1], x[0]),
+    )
+    return Chart(
+        title=_("Budget funding by district"),
+        labels=tuple(p[0] for p in pairs),
+        series=(Series(_("Funded"), tuple(p[1] for p in pairs)),),
+        label_heading=_("District"),
+        extra={"money": True},
+    )
+
+
+# -- Challenges -----------------------------------------------------------------------------
+
+
+def public_challenges() -> list[dict]:
+    """Challenges and their state, from the challenges module's public service."""
+    services = importlib.import_module("civic.challenges.services")
+    return list(services.list_public_challenges())
+
+
+def challenge_results(challenge_id: int) -> Chart | None:
+    """A challenge's published ranking as a bar chart of final scores."""
+    services = importlib.import_module("civic.challenges.services")
+    rows = services.public_results(challenge_id)
+    if not rows:
+        return None
+    return Chart(
+        title=_("Challenge results"),
+        labels=tuple(str(r["team"]) for r in rows),
+        series=(Series(_("Score"), tuple(float(r["score"]) for r in rows)),),
+        label_heading=_("Team"),
+    )
+
+
+AVAILABILITY: dict[str, Callable[[], bool]] = {
+    "reports": reports_available,
+    "polls": polls_available,
+    "budgeting": lambda: True,
+    "challenges": challenges_available,
+}
