@@ -420,9 +420,9 @@ def main() -> int:
     parser.add_argument("--polls", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--trivial-requests", type=int, default=4000)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on each phase")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
@@ -471,6 +471,16 @@ def main() -> int:
 
             return send
 
+        run_phase(
+            "warm-up",
+            clients,
+            [[None] * 20] * args.concurrency,
+            get(TRIVIAL_PATH),
+            args.max_seconds,
+        )
+        run_phase(
+            "warm-up", clients, [[None] * 5] * args.concurrency, get("/polls"), args.max_seconds
+        )
         trivial = run_phase(
             "trivial route (ceiling)",
             clients,

@@ -8,7 +8,6 @@ from wtforms import (
     BooleanField,
     FieldList,
     FormField,
-    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -148,12 +147,6 @@ class ThresholdForm(BaseForm):
     threshold = IntegerField(
         _l("Participant threshold"), validators=[DataRequired(), NumberRange(min=1)]
     )
-
-
-class VoteForm(BaseForm):
-    # Choices are checked by the service against the poll's own options.
-    option = SelectMultipleField(_l("Your choice"), coerce=int, validate_choice=False)
-    version = HiddenField(default="0")
 
 
 class AnswerForm(BaseForm):

@@ -204,6 +204,11 @@ class PollBallot(db.Model):
     age_band: Mapped[str | None] = mapped_column(String(10))
     gender: Mapped[str | None] = mapped_column(String(20))
 
+    @staticmethod
+    def new_id() -> str:
+        """A random id: ballots carry no order that could be matched with participations."""
+        return _random_ballot_id()
+
     __table_args__ = (
         UniqueConstraint("poll_id", "pseudonym"),
         CheckConstraint(f"age_band IS NULL OR {_in('age_band', AGE_BANDS)}", name="known_age_band"),

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_request_context, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -1077,27 +1077,33 @@ def cast_vote(
 def _insert_vote(
     poll: Poll, user: User, chosen: list[int], pseudonym: str, now: datetime
 ) -> VoteReceipt:
+    # Core inserts: the hot path skips the ORM's unit of work (a third of its Python time).
     age, gender = _snapshot(user, now)
-    district_id = user.verified_district_id or user.home_district_id
-    participation = PollParticipation(
-        poll_id=poll.id,
-        voter_id=user.id,
-        district_id=district_id,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
-    ballot = PollBallot(poll_id=poll.id, pseudonym=pseudonym, age_band=age, gender=gender)
-    db.session.add(participation)
     try:
-        db.session.flush()  # the unique (poll, voter) pair decides here
+        participation_id = db.session.execute(
+            insert(PollParticipation)
+            .values(
+                poll_id=poll.id,
+                voter_id=user.id,
+                district_id=user.verified_district_id or user.home_district_id,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(PollParticipation.id)
+        ).scalar_one()  # the unique (poll, voter) pair decides here
     except IntegrityError as exc:
         db.session.rollback()
         raise _AlreadyVoted from exc
-    db.session.add(ballot)
-    db.session.flush()
-    db.session.add_all(
-        PollBallotChoice(ballot_id=ballot.id, poll_id=poll.id, option_id=oid) for oid in chosen
+    ballot_id = PollBallot.new_id()
+    db.session.execute(
+        insert(PollBallot).values(
+            id=ballot_id, poll_id=poll.id, pseudonym=pseudonym, age_band=age, gender=gender
+        )
+    )
+    db.session.execute(
+        insert(PollBallotChoice),
+        [{"ballot_id": ballot_id, "poll_id": poll.id, "option_id": oid} for oid in chosen],
     )
     _bump({oid: 1 for oid in chosen})
     participants, threshold = db.session.execute(
@@ -1112,6 +1118,14 @@ def _insert_vote(
     if crossed:
         _open_agenda(poll, participants, now)
     _commit_keeping_state(poll)
+    participation = PollParticipation(
+        id=participation_id,
+        poll_id=poll.id,
+        voter_id=user.id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
     return VoteReceipt("counted", participation, tuple(chosen), crossed, poll)
 
 

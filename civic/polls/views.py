@@ -33,7 +33,6 @@ from civic.polls.forms import (
     SettingsForm,
     StaffPollForm,
     ThresholdForm,
-    VoteForm,
 )
 
 bp = Blueprint("polls", __name__, url_prefix="/polls")
@@ -109,7 +108,6 @@ def _detail_context(page: services.PollPage, **extra) -> dict:
         "poll": poll,
         "labels": LABELS,
         "share_url": share_url,
-        "vote_form": extra.pop("vote_form", None) or VoteForm(formdata=None),
         "comment_form": extra.pop("comment_form", None) or CommentForm(formdata=None),
         "flag_form": ActionForm(formdata=None),
     }
@@ -147,34 +145,34 @@ def qr_code(poll_id: int):
 @bp.post("/<int:poll_id>/vote")
 @login_required
 def vote(poll_id: int):
-    """Vote or change a vote: an htmx swap of the vote panel, or a plain form and redirect."""
-    form = VoteForm()
+    """Vote or change a vote: an htmx swap of the vote panel, or a plain form and redirect.
+
+    The CSRF token is checked for every POST by CSRFProtect; the choices are checked by the
+    service against the poll's own options, so the form is read directly (the hot path)."""
     receipt = None
     error = None
     status = 200
-    if form.validate_on_submit():
-        try:
-            version = int(form.version.data or 0)
-        except ValueError:
-            version = -1
-        try:
-            receipt = services.cast_vote(current_user.id, poll_id, form.option.data or [], version)
-        except DomainError as exc:
-            error, status = str(exc.message), exc.status_code
-    else:
-        error, status = _("Please choose an option."), 400
+    try:
+        receipt = services.cast_vote(
+            current_user.id,
+            poll_id,
+            request.form.getlist("option", type=int),
+            request.form.get("version", 0, type=int),
+        )
+    except DomainError as exc:
+        error, status = str(exc.message), exc.status_code
     if receipt is not None and not htmx:
         flash(_vote_message(receipt.outcome), "success")
         return redirect(url_for("polls.detail", poll_id=poll_id, voted=1) + "#vote-panel")
     if receipt is not None:
         page = services.vote_panel_page(receipt, current_user)
-    else:
-        page = services.poll_page(poll_id, current_user, with_details=not htmx)
+        return render("polls/_vote.html", page=page, poll=page.poll, receipt=receipt)
+    page = services.poll_page(poll_id, current_user, with_details=not htmx)
     return render(
         "polls/detail.html",
         fragment="polls/_vote.html",
         status=status,
-        **_detail_context(page, receipt=receipt, vote_error=error),
+        **_detail_context(page, vote_error=error),
     )
 
 
