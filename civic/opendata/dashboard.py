@@ -66,6 +66,9 @@ class Panel:
 def _reports_week() -> PanelData:
     chart = stats.reports_by_category(None)
     total = int(sum(v or 0 for v in chart.series[0].values))
+    if not total:
+        # A quiet week (or a Monday morning): show the month, under its own title.
+        chart = stats.reports_by_category(30)
     return PanelData(
         figure=format_number(total),
         figure_label=ngettext("report this week", "reports this week", total),

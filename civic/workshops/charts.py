@@ -85,7 +85,7 @@ def _legend(series: Sequence[Series], y: int) -> list[str]:
     parts, x = [], 12
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
-        parts.append(f'<rect x="{x}" y="{y - 11}" width="14" height="14" fill="{colour}"/>')
+        parts.append(f'<rect x="{x}" y="{y - 14}" width="18" height="18" fill="{colour}"/>')
         parts.append(
             f'<text x="{x + 20}" y="{y}" font-size="15" fill="#1b1f24">{escape(_clip(s.name, 28))}</text>'
         )
@@ -96,14 +96,16 @@ def _legend(series: Sequence[Series], y: int) -> list[str]:
 def render_bar(
     chart: Chart, chart_id: str, desc: str, fmt: Formatter = _plain, stacked: bool = False
 ) -> str:
-    """Horizontal bars, one row per label: grouped by series, or stacked."""
+    """Horizontal bars, one row per label with the label above its bar (long labels and narrow
+    screens both fit); grouped by series, or stacked."""
     labels, series = chart.labels, chart.series
     groups = 1 if stacked else max(len(series), 1)
-    row = 14 + 20 * groups
-    legend = 34 if len(series) > 1 else 0
-    height = 16 + legend + row * max(len(labels), 1)
-    label_w, value_w = 250, 90
-    plot_w = WIDTH - label_w - value_w - 16
+    bar_h, gap = 24, 4
+    row = 30 + groups * (bar_h + gap) + 10
+    legend = 36 if len(series) > 1 else 0
+    height = 10 + legend + row * max(len(labels), 1)
+    left, value_w = 8, 150
+    plot_w = WIDTH - left - value_w
     totals = [
         sum(s.values[i] or 0 for s in series)
         if stacked
@@ -113,31 +115,31 @@ def render_bar(
     top = max(totals, default=0) or 1
     out = _svg_open(chart_id, chart.title, desc, WIDTH, height)
     if legend:
-        out += _legend(series, 24)
+        out += _legend(series, 26)
     for i, label in enumerate(labels):
         y0 = 10 + legend + i * row
         out.append(
-            f'<text x="{label_w - 8}" y="{y0 + row / 2 + 5:.0f}" font-size="16" text-anchor="end" fill="#1b1f24">{escape(_clip(label, 30))}</text>'
+            f'<text x="{left}" y="{y0 + 22}" font-size="20" fill="#1b1f24">{escape(_clip(label, 64))}</text>'
         )
-        x = label_w
+        x = left
         for j, s in enumerate(series):
             value = s.values[i] or 0
             w = plot_w * value / top
             colour = PALETTE[j % len(PALETTE)]
-            y = y0 + 6 if stacked else y0 + 6 + j * 20
+            y = y0 + 30 if stacked else y0 + 30 + j * (bar_h + gap)
             if w > 0:
                 out.append(
-                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="18" fill="{colour}"><title>{escape(s.name)}: {escape(fmt(value))}</title></rect>'
+                    f'<rect x="{x:.1f}" y="{y}" width="{max(w, 2):.1f}" height="{bar_h}" fill="{colour}"><title>{escape(label)}, {escape(s.name)}: {escape(fmt(value))}</title></rect>'
                 )
             if stacked:
                 x += w
-            else:
+            elif s.values[i] is not None:
                 out.append(
-                    f'<text x="{x + w + 6:.1f}" y="{y + 14}" font-size="15" fill="#1b1f24">{escape(fmt(value))}</text>'
+                    f'<text x="{x + w + 8:.1f}" y="{y + 19}" font-size="19" font-weight="600" fill="#1b1f24">{escape(fmt(value))}</text>'
                 )
         if stacked:
             out.append(
-                f'<text x="{x + 6:.1f}" y="{y0 + 20}" font-size="15" fill="#1b1f24">{escape(fmt(totals[i]))}</text>'
+                f'<text x="{x + 8:.1f}" y="{y0 + 49}" font-size="19" font-weight="600" fill="#1b1f24">{escape(fmt(totals[i]))}</text>'
             )
     out.append("</svg>")
     return "\n".join(out)

@@ -550,17 +550,19 @@ def parse_dataset(data: bytes) -> tuple[list[str], list[list[str]]]:
         raise DomainError(_l("The file is empty."), field="file")
     if len(data) > MAX_DATASET_BYTES:
         raise DomainError(_l("The file is too large: at most 1 MB."), field="file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DomainError(
-            _l("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."),
-            field="file",
-        ) from None
-    if "\x00" in text:
+    not_utf8 = DomainError(
+        _l("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."), field="file"
+    )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text: a table, in the wrong encoding
+        raise not_utf8
+    if b"\x00" in data[:8192]:  # images, spreadsheets, archives
         raise DomainError(
             _l("This is not a CSV file. Please upload a table saved as CSV."), field="file"
         )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise not_utf8 from None
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -846,9 +848,9 @@ def question_results(slide: Slide) -> SlideResults:
         return SlideResults(slide, total, rating=tally.rate([r for r in rows if r is not None]))
     if kind == "text":
         rows = db.session.scalars(
-            select(WorkshopAnswer.text).where(
-                WorkshopAnswer.slide_id == slide.id, WorkshopAnswer.is_hidden.is_(False)
-            )
+            select(WorkshopAnswer.text)
+            .where(WorkshopAnswer.slide_id == slide.id, WorkshopAnswer.is_hidden.is_(False))
+            .order_by(WorkshopAnswer.id)
         ).all()
         return SlideResults(slide, total, words=tally.word_list([r for r in rows if r]))
     rows = db.session.scalars(

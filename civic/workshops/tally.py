@@ -69,13 +69,15 @@ def normalise_text(text: str) -> str:
 def word_list(texts: Iterable[str], limit: int = 60) -> tuple[WordCount, ...]:
     """Distinct answers, most given first, with a size class from 1 to 5 relative to the top."""
     counter: Counter[str] = Counter()
-    shown: dict[str, str] = {}
+    forms: dict[str, Counter[str]] = {}
     for text in texts:
         key = normalise_text(text)
         if not key:
             continue
         counter[key] += 1
-        shown.setdefault(key, _SPACES.sub(" ", text).strip())
+        forms.setdefault(key, Counter())[_SPACES.sub(" ", text).strip()] += 1
+    # Show each answer as most people wrote it (ties: as it was first written).
+    shown = {key: max(f.items(), key=lambda item: item[1])[0] for key, f in forms.items()}
     top = max(counter.values(), default=0)
     ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return tuple(
