@@ -496,6 +496,7 @@ def upload_dataset(session_id: int):
 
 
 def _state_action(session_id: int, action, message: str):
+    services.get_owned_session(current_user.id, session_id)
     try:
         action(current_user.id, session_id)
     except DomainError as error:
@@ -508,6 +509,7 @@ def _state_action(session_id: int, action, message: str):
 @facilitator_required
 def start(session_id: int):
     """Open the session to the room and go to the presenter view."""
+    services.get_owned_session(current_user.id, session_id)  # 403 for others, not a flash
     try:
         services.start_session(current_user.id, session_id)
     except DomainError as error:
@@ -530,6 +532,7 @@ def close(session_id: int):
 @facilitator_required
 def publish(session_id: int):
     """Publish the results as open data, or withdraw them."""
+    services.get_owned_session(current_user.id, session_id)  # 403 for others, not a flash
     published = request.form.get("published") == "1"
     try:
         services.set_results_published(current_user.id, session_id, published)
@@ -549,6 +552,7 @@ def publish(session_id: int):
 @facilitator_required
 def delete(session_id: int):
     """Delete a session that has no answers."""
+    services.get_owned_session(current_user.id, session_id)  # 403 for others, not a flash
     try:
         services.delete_session(current_user.id, session_id)
     except DomainError as error:

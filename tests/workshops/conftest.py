@@ -25,8 +25,12 @@ def device() -> str:
     return secrets.token_hex(16)
 
 
-def question(kind: str, title: str = "Which one?", options: str = "Red\nGreen\nBlue", locale: str = "en") -> SlideInput:
-    return SlideInput(kind="question", locale=locale, title=title, question_type=kind, options_text=options)
+def question(
+    kind: str, title: str = "Which one?", options: str = "Red\nGreen\nBlue", locale: str = "en"
+) -> SlideInput:
+    return SlideInput(
+        kind="question", locale=locale, title=title, question_type=kind, options_text=options
+    )
 
 
 @pytest.fixture
@@ -34,11 +38,17 @@ def live_session(facilitator):
     """A live session: a text slide, then single, multiple, rating, text and ranking questions;
     the single-choice question is on screen."""
     session = services.create_session(facilitator.id, {"en": "Town hall"})
-    services.add_slide(facilitator.id, session.id, SlideInput(kind="text", locale="en", title="Welcome", body="Hello"))
+    services.add_slide(
+        facilitator.id,
+        session.id,
+        SlideInput(kind="text", locale="en", title="Welcome", body="Hello"),
+    )
     ids = {}
     for kind in ("single", "multiple", "rating", "text", "ranking"):
         options = "" if kind in ("rating", "text") else "Red\nGreen\nBlue"
-        ids[kind] = services.add_slide(facilitator.id, session.id, question(kind, f"Q {kind}", options)).id
+        ids[kind] = services.add_slide(
+            facilitator.id, session.id, question(kind, f"Q {kind}", options)
+        ).id
     services.start_session(facilitator.id, session.id)
     services.go_to_slide(facilitator.id, session.id, ids["single"])
     session = services.get_session(session.id)
@@ -48,4 +58,6 @@ def live_session(facilitator):
 
 def answer(session, slide_id: int, phone: str | None = None, **values):
     """Answer as a phone through the service."""
-    return services.submit_answer(session.code, slide_id, phone or device(), AnswerInput(**values), "en")
+    return services.submit_answer(
+        session.code, slide_id, phone or device(), AnswerInput(**values), "en"
+    )

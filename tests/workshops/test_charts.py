@@ -13,7 +13,7 @@ NS = "{http://www.w3.org/2000/svg}"
 
 CHART = Chart(
     title="Reports <by> category & more",
-    labels=("Potholes", "=HYPERLINK(\"x\")", "Lights"),
+    labels=("Potholes", '=HYPERLINK("x")', "Lights"),
     series=(Series("Reported", (3.0, 1.0, None)), Series("Resolved", (2.0, 0.0, 1.0))),
     label_heading="Category",
 )
@@ -35,7 +35,9 @@ def test_every_chart_type_is_well_formed_svg_with_a_title_and_description(kind):
 def test_bar_lengths_follow_the_values():
     chart = Chart("t", ("a", "b"), (Series("n", (10.0, 5.0)),))
     root = ET.fromstring(charts.render_svg(chart, "bar", "c", "d"))
-    widths = [float(r.get("width")) for r in root.iter(f"{NS}rect") if r.find(f"{NS}title") is not None]
+    widths = [
+        float(r.get("width")) for r in root.iter(f"{NS}rect") if r.find(f"{NS}title") is not None
+    ]
     assert widths[0] == pytest.approx(2 * widths[1])
 
 

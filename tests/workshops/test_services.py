@@ -25,13 +25,17 @@ def test_a_session_gets_a_short_unambiguous_code_and_is_found_by_it_as_typed(fac
     assert services.get_session_by_code(typed).id == session.id
 
 
-def test_only_facilitators_build_sessions_and_only_their_own(make_user, facilitator, other_facilitator):
+def test_only_facilitators_build_sessions_and_only_their_own(
+    make_user, facilitator, other_facilitator
+):
     resident = make_user()
     with pytest.raises(NotAllowed):
         services.create_session(resident.id, {"en": "Mine"})
     session = services.create_session(facilitator.id, {"en": "Mine"})
     with pytest.raises(NotAllowed):
-        services.add_slide(other_facilitator.id, session.id, SlideInput(kind="text", locale="en", title="x"))
+        services.add_slide(
+            other_facilitator.id, session.id, SlideInput(kind="text", locale="en", title="x")
+        )
     with pytest.raises(NotAllowed):
         services.start_session(other_facilitator.id, session.id)
     admin = make_user(roles=("admin",))
@@ -40,14 +44,25 @@ def test_only_facilitators_build_sessions_and_only_their_own(make_user, facilita
 
 def test_slide_text_and_options_are_translatable_one_language_at_a_time(facilitator):
     session = services.create_session(facilitator.id, {"en": "Town hall"})
-    slide = services.add_slide(facilitator.id, session.id, question("single", "Which park?", "North\nSouth"))
+    slide = services.add_slide(
+        facilitator.id, session.id, question("single", "Which park?", "North\nSouth")
+    )
     services.update_slide(
         facilitator.id,
         slide.id,
-        SlideInput(kind="question", locale="pt_BR", title="Qual parque?", question_type="single", options_text="Norte\nSul"),
+        SlideInput(
+            kind="question",
+            locale="pt_BR",
+            title="Qual parque?",
+            question_type="single",
+            options_text="Norte\nSul",
+        ),
     )
     assert slide.title == {"en": "Which park?", "pt_BR": "Qual parque?"}
-    assert [o["label"] for o in slide.options] == [{"en": "North", "pt_BR": "Norte"}, {"en": "South", "pt_BR": "Sul"}]
+    assert [o["label"] for o in slide.options] == [
+        {"en": "North", "pt_BR": "Norte"},
+        {"en": "South", "pt_BR": "Sul"},
+    ]
     keys = [o["key"] for o in slide.options]
     assert len(set(keys)) == 2
     assert services.option_label(slide, keys[1], "pt_BR") == "Sul"
@@ -57,14 +72,58 @@ def test_slide_text_and_options_are_translatable_one_language_at_a_time(facilita
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        (SlideInput(kind="question", locale="en", title="Q", question_type="single", options_text="Only one"), "options"),
-        (SlideInput(kind="question", locale="en", title="Q", question_type="single", options_text="Same\nsame"), "options"),
-        (SlideInput(kind="question", locale="en", title="Q", question_type="rating", options_text="a\nb\nc"), "options"),
-        (SlideInput(kind="question", locale="en", title="Q", question_type="nonsense"), "question_type"),
+        (
+            SlideInput(
+                kind="question",
+                locale="en",
+                title="Q",
+                question_type="single",
+                options_text="Only one",
+            ),
+            "options",
+        ),
+        (
+            SlideInput(
+                kind="question",
+                locale="en",
+                title="Q",
+                question_type="single",
+                options_text="Same\nsame",
+            ),
+            "options",
+        ),
+        (
+            SlideInput(
+                kind="question",
+                locale="en",
+                title="Q",
+                question_type="rating",
+                options_text="a\nb\nc",
+            ),
+            "options",
+        ),
+        (
+            SlideInput(kind="question", locale="en", title="Q", question_type="nonsense"),
+            "question_type",
+        ),
         (SlideInput(kind="question", locale="en", title="", question_type="text"), "title"),
         (SlideInput(kind="data", locale="en", title="Q", chart_source="nope"), "chart_source"),
-        (SlideInput(kind="data", locale="en", title="Q", chart_source="funding_by_district", chart_type="line"), "chart_type"),
-        (SlideInput(kind="data", locale="en", title="Q", chart_source="budget_results", params={}), "budget_id"),
+        (
+            SlideInput(
+                kind="data",
+                locale="en",
+                title="Q",
+                chart_source="funding_by_district",
+                chart_type="line",
+            ),
+            "chart_type",
+        ),
+        (
+            SlideInput(
+                kind="data", locale="en", title="Q", chart_source="budget_results", params={}
+            ),
+            "budget_id",
+        ),
         (SlideInput(kind="text", locale="xx", title="Q"), "locale"),
     ],
 )
@@ -76,12 +135,22 @@ def test_bad_slides_are_refused_on_the_field_and_nothing_is_saved(facilitator, d
     assert services.get_session(session.id).slides == []
 
 
-def test_options_cannot_be_added_once_people_answered_but_can_be_reworded(live_session, facilitator):
+def test_options_cannot_be_added_once_people_answered_but_can_be_reworded(
+    live_session, facilitator
+):
     slide_id = live_session.ids["single"]
-    answer(live_session, slide_id, choices=(services.get_owned_slide(facilitator.id, slide_id).options[0]["key"],))
+    answer(
+        live_session,
+        slide_id,
+        choices=(services.get_owned_slide(facilitator.id, slide_id).options[0]["key"],),
+    )
     with pytest.raises(DomainError):
-        services.update_slide(facilitator.id, slide_id, question("single", "Q single", "Red\nGreen\nBlue\nPink"))
-    services.update_slide(facilitator.id, slide_id, question("single", "Q single", "Crimson\nGreen\nBlue"))
+        services.update_slide(
+            facilitator.id, slide_id, question("single", "Q single", "Red\nGreen\nBlue\nPink")
+        )
+    services.update_slide(
+        facilitator.id, slide_id, question("single", "Q single", "Crimson\nGreen\nBlue")
+    )
     assert services.get_owned_slide(facilitator.id, slide_id).options[0]["label"]["en"] == "Crimson"
     with pytest.raises(Conflict):
         services.delete_slide(facilitator.id, slide_id)
@@ -89,8 +158,12 @@ def test_options_cannot_be_added_once_people_answered_but_can_be_reworded(live_s
 
 def test_moving_slides_keeps_positions_unique(facilitator):
     session = services.create_session(facilitator.id, {"en": "S"})
-    a = services.add_slide(facilitator.id, session.id, SlideInput(kind="text", locale="en", title="A"))
-    b = services.add_slide(facilitator.id, session.id, SlideInput(kind="text", locale="en", title="B"))
+    a = services.add_slide(
+        facilitator.id, session.id, SlideInput(kind="text", locale="en", title="A")
+    )
+    b = services.add_slide(
+        facilitator.id, session.id, SlideInput(kind="text", locale="en", title="B")
+    )
     services.move_slide(facilitator.id, b.id, -1)
     assert [s.title["en"] for s in services.get_session(session.id).slides] == ["B", "A"]
     services.move_slide(facilitator.id, b.id, -1)  # already first: nothing moves
@@ -123,7 +196,11 @@ def test_each_question_type_is_recorded_and_counted(live_session, facilitator):
     slides = {k: services.get_owned_slide(facilitator.id, v) for k, v in s.ids.items()}
     single = services.question_results(slides["single"])
     assert single.answers == 3 and dict(single.choices.counts) == {red: 2, green: 0, blue: 1}
-    assert dict(services.question_results(slides["multiple"]).choices.counts) == {m[0]: 1, m[1]: 2, m[2]: 0}
+    assert dict(services.question_results(slides["multiple"]).choices.counts) == {
+        m[0]: 1,
+        m[1]: 2,
+        m[2]: 0,
+    }
     assert services.question_results(slides["rating"]).rating.mean == 4.5
     words = services.question_results(slides["text"]).words
     assert [(w.text, w.count) for w in words] == [("More trees", 2)]
@@ -195,7 +272,9 @@ def test_only_the_question_on_screen_takes_answers_unless_self_paced(live_sessio
 def test_unknown_draft_and_closed_sessions_refuse_answers_with_a_reason(live_session, facilitator):
     red = _keys(live_session, "single")[0]
     with pytest.raises(NotFound):
-        services.submit_answer("ZZZZZZ", live_session.ids["single"], device(), AnswerInput(choices=(red,)))
+        services.submit_answer(
+            "ZZZZZZ", live_session.ids["single"], device(), AnswerInput(choices=(red,))
+        )
     with pytest.raises(NotFound):
         answer(live_session, 999_999, choices=(red,))
     draft = services.create_session(facilitator.id, {"en": "Later"})
@@ -207,7 +286,12 @@ def test_unknown_draft_and_closed_sessions_refuse_answers_with_a_reason(live_ses
         answer(live_session, live_session.ids["single"], choices=(red,))
     assert "ended" in str(ended.value.message)
     with pytest.raises(DomainError):
-        services.submit_answer(live_session.code, live_session.ids["single"], "not-a-device", AnswerInput(choices=(red,)))
+        services.submit_answer(
+            live_session.code,
+            live_session.ids["single"],
+            "not-a-device",
+            AnswerInput(choices=(red,)),
+        )
 
 
 def test_fifty_concurrent_answers_from_one_phone_leave_one_answer(app, live_session):
@@ -253,7 +337,9 @@ def test_concurrent_answers_from_many_phones_are_all_counted(app, live_session):
     def submit(i):
         with app.app_context():
             try:
-                services.submit_answer(code, slide_id, phones[i], AnswerInput(choices=(keys[i % 3],)))
+                services.submit_answer(
+                    code, slide_id, phones[i], AnswerInput(choices=(keys[i % 3],))
+                )
             except Exception as error:  # noqa: BLE001 - reported below
                 errors.append(error)
             finally:
@@ -305,7 +391,14 @@ def test_uploaded_csv_becomes_a_chart(facilitator):
     slide = services.add_slide(
         facilitator.id,
         session.id,
-        SlideInput(kind="data", locale="en", title="PM10", chart_source="dataset", chart_type="line", params={"dataset_id": dataset.id}),
+        SlideInput(
+            kind="data",
+            locale="en",
+            title="PM10",
+            chart_source="dataset",
+            chart_type="line",
+            params={"dataset_id": dataset.id},
+        ),
     )
     chart = services.slide_chart(slide)
     assert chart.labels == ("Centro", "Porto")
@@ -336,8 +429,18 @@ def test_bad_csv_files_are_refused_with_a_reason(facilitator, data, words):
 
 def test_the_readiness_check_seed_has_19_statements_in_nine_languages():
     check = json.loads((SEEDS_DIR / "readiness_check.json").read_text(encoding="utf-8"))
-    assert [(a["key"], len(a["questions"])) for a in check["areas"]] == [("governing", 10), ("managing", 5), ("value", 4)]
-    texts = [check["title"], check["intro"], check["scores_title"], check["scores_caption"], *check["scale"].values()]
+    assert [(a["key"], len(a["questions"])) for a in check["areas"]] == [
+        ("governing", 10),
+        ("managing", 5),
+        ("value", 4),
+    ]
+    texts = [
+        check["title"],
+        check["intro"],
+        check["scores_title"],
+        check["scores_caption"],
+        *check["scale"].values(),
+    ]
     for area in check["areas"]:
         texts += [area["title"], *(q["text"] for q in area["questions"])]
     for text in texts:

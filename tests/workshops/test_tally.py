@@ -31,7 +31,9 @@ def test_rating_mean_and_distribution(ratings, mean, distribution):
 
 
 def test_word_list_folds_case_and_spaces_and_sizes_by_frequency():
-    words = tally.word_list(["Bike lanes", "bike  lanes ", "BIKE LANES", "Trees", "trees", "Shade", "  "])
+    words = tally.word_list(
+        ["Bike lanes", "bike  lanes ", "BIKE LANES", "Trees", "trees", "Shade", "  "]
+    )
     assert [(w.text, w.count) for w in words] == [("Bike lanes", 3), ("Trees", 2), ("Shade", 1)]
     assert [w.size for w in words] == [5, 3, 1]
     assert tally.word_list(["one"])[0].size == 1
