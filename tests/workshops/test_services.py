@@ -3,6 +3,7 @@ moderation, CSV uploads, the readiness check and its scores."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 
@@ -304,10 +305,8 @@ def test_fifty_concurrent_answers_from_one_phone_leave_one_answer(app, live_sess
 
     def submit():
         with app.app_context():
-            try:
+            with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                pass
             try:
                 services.submit_answer(code, slide_id, phone, AnswerInput(choices=(red,)))
                 outcomes.append("ok")
@@ -386,7 +385,7 @@ def test_a_hidden_text_answer_leaves_the_word_list_but_is_kept(live_session, fac
 
 def test_uploaded_csv_becomes_a_chart(facilitator):
     session = services.create_session(facilitator.id, {"en": "Air"})
-    data = "district;pm10 2019;pm10 2020\nCentro;41,5;40\nPorto;35;36,2\n".encode()
+    data = b"district;pm10 2019;pm10 2020\nCentro;41,5;40\nPorto;35;36,2\n"
     dataset = services.upload_dataset(facilitator.id, session.id, "Air quality", data)
     slide = services.add_slide(
         facilitator.id,
