@@ -3,7 +3,7 @@ kiosk mode. No login; nothing here reads anything that is not already public."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from civic.config import LANGUAGES
@@ -151,14 +151,17 @@ def download(source_key: str, item_id: str, fmt: str):
         response.headers["Retry-After"] = "5"
         return response
     source = SOURCES[source_key]
-    response = send_file(
-        get_storage().open(row.storage_key),
-        mimetype=row.content_type,
-        as_attachment=True,
-        download_name=f"civic-{source_key}-{item_id}.{FORMATS[fmt][2]}",
-        last_modified=row.built_at,
-        etag=row.sha256,
+    # Files are built small enough to read whole (a city's reports are a few MB), which also
+    # closes the handle before the response leaves.
+    with get_storage().open(row.storage_key) as handle:
+        data = handle.read()
+    response = Response(data, mimetype=row.content_type)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=civic-{source_key}-{item_id}.{FORMATS[fmt][2]}"
     )
+    response.set_etag(row.sha256)
+    response.last_modified = row.built_at
+    response.make_conditional(request)
     response.headers["Cache-Control"] = "public, max-age=300"
     if is_stale(row, source.max_age):
         response.headers["Warning"] = '110 - "Response is stale"'
