@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_request_context, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -53,6 +53,7 @@ from civic.polls.models import (
     MAX_OPTIONS,
     MIN_DAYS,
     MIN_OPTIONS,
+    SHARDS,
     Poll,
     PollAgenda,
     PollAnswer,
@@ -63,6 +64,8 @@ from civic.polls.models import (
     PollKey,
     PollNotification,
     PollOption,
+    PollOptionShard,
+    PollParticipantShard,
     PollParticipation,
     PollSetting,
     poll_district,
@@ -403,6 +406,24 @@ def _publish(
     poll.reviewed_by_id = actor_id
     poll.reviewed_at = now
     db.session.add(PollKey(poll_id=poll.id, key=secrets.token_bytes(32)))
+    _create_counters(poll)
+
+
+def _create_counters(poll: Poll) -> None:
+    """The poll's and its options' counter shards, all at zero, made when it opens."""
+    db.session.flush()
+    db.session.execute(
+        insert(PollParticipantShard),
+        [{"poll_id": poll.id, "shard": shard, "count": 0} for shard in range(SHARDS)],
+    )
+    db.session.execute(
+        insert(PollOptionShard),
+        [
+            {"option_id": option.id, "poll_id": poll.id, "shard": shard, "count": 0}
+            for option in poll.options
+            for shard in range(SHARDS)
+        ],
+    )
 
 
 def propose_poll(author_id: int, draft: PollDraft, now: datetime | None = None) -> Poll:
@@ -433,7 +454,6 @@ def propose_poll(author_id: int, draft: PollDraft, now: datetime | None = None) 
         status="pending",
         is_official=official,
         audience=draft.audience if official else "verified",
-        participant_count=0,
         submitted_at=now,
         created_at=now,
     )
@@ -624,6 +644,7 @@ def approve_poll(
         review_note=None,
     )
     db.session.add(PollKey(poll_id=poll.id, key=secrets.token_bytes(32)))
+    _create_counters(poll)
     audit.record(
         actor.id,
         "poll.approve",
@@ -701,20 +722,48 @@ def request_changes(actor_id: int, poll_id: int, note: str, now: datetime | None
 # ---------------------------------------------------------------- thresholds and agendas
 
 
-def _open_agenda(poll: Poll, participants: int, now: datetime) -> PollAgenda:
-    agenda = PollAgenda(
-        poll_id=poll.id,
-        department_id=poll.department_id,
-        crossed_at=now,
-        answer_due_at=now + timedelta(days=get_settings().answer_days),
-        participants_at_crossing=participants,
-    )
-    db.session.add(agenda)
-    return agenda
-
-
 def _agenda_exists(poll_id: int) -> bool:
     return db.session.scalar(select(PollAgenda.id).where(PollAgenda.poll_id == poll_id)) is not None
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what this request loaded (it is rendered right after)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
+def _open_agenda_if_reached(poll: Poll, now: datetime) -> bool:
+    """Open the poll's agenda when its committed participants reach the threshold.
+
+    Called after every vote's commit: whichever vote commits last among concurrent ones sees
+    all of them, so a crossing is never missed; the unique poll_id of the agenda makes sure
+    only one is opened. True for the call that opened it."""
+    participants = db.session.scalar(
+        select(func.coalesce(func.sum(PollParticipantShard.count), 0)).where(
+            PollParticipantShard.poll_id == poll.id
+        )
+    )
+    if participants < poll.threshold or _agenda_exists(poll.id):
+        return False
+    db.session.add(
+        PollAgenda(
+            poll_id=poll.id,
+            department_id=poll.department_id,
+            crossed_at=now,
+            answer_due_at=now + timedelta(days=get_settings().answer_days),
+            participants_at_crossing=participants,
+        )
+    )
+    try:
+        _commit_keeping_loaded()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
 
 
 def set_threshold(actor_id: int, poll_id: int, threshold: int, now: datetime | None = None) -> Poll:
@@ -729,20 +778,12 @@ def set_threshold(actor_id: int, poll_id: int, threshold: int, now: datetime | N
     if _agenda_exists(poll.id):
         raise Conflict(_l("This poll has already reached its threshold."))
     before = poll.threshold
-    # The update locks the poll row, so a vote crossing at the same moment waits for us.
-    participants = db.session.execute(
-        update(Poll)
-        .where(Poll.id == poll.id)
-        .values(threshold=threshold)
-        .returning(Poll.participant_count),
-        execution_options={"synchronize_session": False},
-    ).scalar_one()
-    if participants >= threshold and not _agenda_exists(poll.id):
-        _open_agenda(poll, participants, now)
+    poll.threshold = threshold
     audit.record(
         actor.id, "poll.threshold", "poll", poll.id, {"threshold": before}, {"threshold": threshold}
     )
     db.session.commit()
+    _open_agenda_if_reached(poll, now)
     db.session.refresh(poll)
     return poll
 
@@ -961,32 +1002,33 @@ def _snapshot(user: User, now: datetime) -> tuple[str | None, str | None]:
     return tally.age_band(user.birth_year, now.year), user.gender
 
 
-def _bump(deltas: dict[int, int]) -> None:
+def _bump(deltas: dict[int, int], shard: int) -> None:
     # One order for every transaction (ascending option id) so two voters never deadlock.
     for option_id in sorted(deltas):
         if deltas[option_id]:
             db.session.execute(
-                update(PollOption)
-                .where(PollOption.id == option_id)
-                .values(vote_count=PollOption.vote_count + deltas[option_id]),
+                update(PollOptionShard)
+                .where(PollOptionShard.option_id == option_id, PollOptionShard.shard == shard)
+                .values(count=PollOptionShard.count + deltas[option_id]),
                 execution_options={"synchronize_session": False},
             )
 
 
-def _ballot_choices(poll_id: int, pseudonym: str) -> tuple[str, list[int]] | None:
-    ballot_id = db.session.scalar(
-        select(PollBallot.id).where(
+def _ballot_choices(poll_id: int, pseudonym: str) -> tuple[str, int, list[int]] | None:
+    """A ballot's id, counter shard and chosen options, found by its pseudonym."""
+    row = db.session.execute(
+        select(PollBallot.id, PollBallot.shard).where(
             PollBallot.poll_id == poll_id, PollBallot.pseudonym == pseudonym
         )
-    )
-    if ballot_id is None:
+    ).first()
+    if row is None:
         return None
     options = db.session.scalars(
         select(PollBallotChoice.option_id)
-        .where(PollBallotChoice.ballot_id == ballot_id)
+        .where(PollBallotChoice.ballot_id == row.id)
         .order_by(PollBallotChoice.option_id)
     )
-    return ballot_id, list(options)
+    return row.id, row.shard, list(options)
 
 
 def _get_participation(poll_id: int, user_id: int) -> PollParticipation | None:
@@ -997,29 +1039,22 @@ def _get_participation(poll_id: int, user_id: int) -> PollParticipation | None:
     )
 
 
-def _commit_keeping_state(poll: Poll) -> None:
-    """Commit without expiring what this request loaded, after reading the counters as they
-    stand at this commit, so the receipt renders without reloading the poll.
-
-    The poll row is locked by this transaction (its counter update): every vote committed
-    before ours is visible, none after, so counts and participants agree."""
-    # One statement, so one snapshot: option counts and participants agree with each other.
-    rows = db.session.execute(
-        select(PollOption.id, PollOption.vote_count, Poll.participant_count)
-        .join(Poll, Poll.id == PollOption.poll_id)
-        .where(PollOption.poll_id == poll.id)
-    ).all()
-    counts = {option_id: count for option_id, count, _participants in rows}
+def _commit_and_read_counts(poll: Poll) -> None:
+    """Commit, then read the poll's counters as committed (one statement, one snapshot) into
+    the loaded poll, so the receipt renders without reloading anything."""
+    _commit_keeping_loaded()
+    participants = select(
+        literal(0).label("option_id"), func.coalesce(func.sum(PollParticipantShard.count), 0)
+    ).where(PollParticipantShard.poll_id == poll.id)
+    options = (
+        select(PollOptionShard.option_id, func.sum(PollOptionShard.count))
+        .where(PollOptionShard.poll_id == poll.id)
+        .group_by(PollOptionShard.option_id)
+    )
+    counts = dict(db.session.execute(union_all(participants, options)).all())
+    set_committed_value(poll, "participant_count", counts.get(0, 0))
     for option in poll.options:
-        set_committed_value(option, "vote_count", counts.get(option.id, option.vote_count))
-    if rows:
-        set_committed_value(poll, "participant_count", rows[0][2])
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
+        set_committed_value(option, "vote_count", counts.get(option.id, 0))
 
 
 def _load_poll_and_key(poll_id: int) -> tuple[Poll, bytes | None]:
@@ -1096,28 +1131,30 @@ def _insert_vote(
         db.session.rollback()
         raise _AlreadyVoted from exc
     ballot_id = PollBallot.new_id()
+    shard = secrets.randbelow(SHARDS)
     db.session.execute(
         insert(PollBallot).values(
-            id=ballot_id, poll_id=poll.id, pseudonym=pseudonym, age_band=age, gender=gender
+            id=ballot_id,
+            poll_id=poll.id,
+            pseudonym=pseudonym,
+            shard=shard,
+            age_band=age,
+            gender=gender,
         )
     )
     db.session.execute(
         insert(PollBallotChoice),
         [{"ballot_id": ballot_id, "poll_id": poll.id, "option_id": oid} for oid in chosen],
     )
-    _bump({oid: 1 for oid in chosen})
-    participants, threshold = db.session.execute(
-        update(Poll)
-        .where(Poll.id == poll.id)
-        .values(participant_count=Poll.participant_count + 1)
-        .returning(Poll.participant_count, Poll.threshold),
+    _bump({oid: 1 for oid in chosen}, shard)
+    db.session.execute(
+        update(PollParticipantShard)
+        .where(PollParticipantShard.poll_id == poll.id, PollParticipantShard.shard == shard)
+        .values(count=PollParticipantShard.count + 1),
         execution_options={"synchronize_session": False},
-    ).one()
-    set_committed_value(poll, "participant_count", participants)
-    crossed = participants >= threshold and not _agenda_exists(poll.id)
-    if crossed:
-        _open_agenda(poll, participants, now)
-    _commit_keeping_state(poll)
+    )
+    _commit_and_read_counts(poll)
+    crossed = poll.participant_count >= poll.threshold and _open_agenda_if_reached(poll, now)
     participation = PollParticipation(
         id=participation_id,
         poll_id=poll.id,
@@ -1138,7 +1175,7 @@ def _change_vote(
     now: datetime,
 ) -> VoteReceipt:
     stored = _ballot_choices(poll.id, pseudonym)
-    if stored is not None and stored[1] == chosen:
+    if stored is not None and stored[2] == chosen:
         return VoteReceipt("unchanged", participation, tuple(chosen), poll=poll)
     if not poll.allows_vote_change:
         raise Conflict(
@@ -1171,7 +1208,7 @@ def _change_vote(
     if stored is None:  # a ballot lost would be a bug; never invent a second participant
         db.session.rollback()
         raise Conflict(_l("Your vote could not be changed. Please try again."))
-    ballot_id, previous = stored
+    ballot_id, shard, previous = stored
     deltas = {oid: -1 for oid in previous}
     for oid in chosen:
         deltas[oid] = deltas.get(oid, 0) + 1
@@ -1180,10 +1217,10 @@ def _change_vote(
         PollBallotChoice(ballot_id=ballot_id, poll_id=poll.id, option_id=oid) for oid in chosen
     )
     db.session.flush()
-    _bump(deltas)
+    _bump(deltas, shard)
     set_committed_value(participation, "version", expected_version + 1)
     set_committed_value(participation, "updated_at", now)
-    _commit_keeping_state(poll)
+    _commit_and_read_counts(poll)
     return VoteReceipt("changed", participation, tuple(chosen), poll=poll)
 
 
@@ -1206,7 +1243,7 @@ def get_my_vote(poll: Poll, user: User | None) -> MyVote | None:
     if key is None:
         return MyVote(participation, None)
     stored = _ballot_choices(poll.id, _pseudonym(key, poll.id, user.id))
-    return MyVote(participation, tuple(stored[1]) if stored else None)
+    return MyVote(participation, tuple(stored[2]) if stored else None)
 
 
 def seal_poll_if_closed(poll: Poll, now: datetime | None = None) -> bool:
@@ -1361,9 +1398,25 @@ def recount_poll(poll_id: int, repair: bool = False) -> Recount:
         {o.id: counted.get(o.id, 0) for o in options},
     )
     if repair and not recount.is_exact:
-        poll.participant_count = participations
+        # Rebuild the shards from the ballots: every count in shard 0, the others at zero,
+        # and each ballot moved to shard 0 so that later changes move counts within it.
+        db.session.execute(
+            delete(PollParticipantShard).where(PollParticipantShard.poll_id == poll.id)
+        )
+        db.session.execute(delete(PollOptionShard).where(PollOptionShard.poll_id == poll.id))
+        _create_counters(poll)
+        db.session.execute(
+            update(PollParticipantShard)
+            .where(PollParticipantShard.poll_id == poll.id, PollParticipantShard.shard == 0)
+            .values(count=participations)
+        )
         for option in options:
-            option.vote_count = counted.get(option.id, 0)
+            db.session.execute(
+                update(PollOptionShard)
+                .where(PollOptionShard.option_id == option.id, PollOptionShard.shard == 0)
+                .values(count=counted.get(option.id, 0))
+            )
+        db.session.execute(update(PollBallot).where(PollBallot.poll_id == poll.id).values(shard=0))
         audit.record(
             None,
             "poll.recount_repair",

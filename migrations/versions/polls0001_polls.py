@@ -56,7 +56,6 @@ def upgrade():
     sa.Column('reviewed_at', civic.core.time.UTCDateTime(timezone=True), nullable=True),
     sa.Column('opens_at', civic.core.time.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closes_at', civic.core.time.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('participant_count', sa.Integer(), nullable=False),
     sa.Column('created_at', civic.core.time.UTCDateTime(timezone=True), nullable=False),
     sa.Column('submitted_at', civic.core.time.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("audience IN ('verified', 'registered')", name=op.f('ck_poll_known_audience')),
@@ -64,7 +63,6 @@ def upgrade():
     sa.CheckConstraint("status IN ('pending', 'changes_requested', 'rejected', 'withdrawn', 'published')", name=op.f('ck_poll_known_status')),
     sa.CheckConstraint('duration_days BETWEEN 1 AND 30', name=op.f('ck_poll_duration_range')),
     sa.CheckConstraint('max_choices BETWEEN 1 AND 10', name=op.f('ck_poll_max_choices_range')),
-    sa.CheckConstraint('participant_count >= 0', name=op.f('ck_poll_participants_not_negative')),
     sa.CheckConstraint('threshold IS NULL OR threshold >= 1', name=op.f('ck_poll_threshold_positive')),
     sa.ForeignKeyConstraint(['author_id'], ['user.id'], name=op.f('fk_poll_author_id_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_poll_department_id_department'), ondelete='SET NULL'),
@@ -96,10 +94,12 @@ def upgrade():
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('poll_id', sa.Integer(), nullable=False),
     sa.Column('pseudonym', sa.String(length=64), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
     sa.Column('age_band', sa.String(length=10), nullable=True),
     sa.Column('gender', sa.String(length=20), nullable=True),
     sa.CheckConstraint("age_band IS NULL OR age_band IN ('0-24', '25-34', '35-44', '45-54', '55-64', '65+')", name=op.f('ck_poll_ballot_known_age_band')),
     sa.CheckConstraint("gender IS NULL OR gender IN ('woman', 'man', 'non_binary', 'other')", name=op.f('ck_poll_ballot_known_gender')),
+    sa.CheckConstraint('shard >= 0 AND shard < 16', name=op.f('ck_poll_ballot_shard_range')),
     sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_poll_ballot_poll_id_poll')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_poll_ballot')),
     sa.UniqueConstraint('poll_id', 'pseudonym', name=op.f('uq_poll_ballot_poll_id_pseudonym'))
@@ -148,12 +148,18 @@ def upgrade():
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('label', sa.JSON(), nullable=False),
     sa.Column('image_id', sa.Integer(), nullable=True),
-    sa.Column('vote_count', sa.Integer(), nullable=False),
-    sa.CheckConstraint('vote_count >= 0', name=op.f('ck_poll_option_votes_not_negative')),
     sa.ForeignKeyConstraint(['image_id'], ['stored_file.id'], name=op.f('fk_poll_option_image_id_stored_file'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_poll_option_poll_id_poll'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_poll_option')),
     sa.UniqueConstraint('poll_id', 'position', name=op.f('uq_poll_option_poll_id_position'))
+    )
+    op.create_table('poll_participant_shard',
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('shard', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.CheckConstraint('count >= 0', name=op.f('ck_poll_participant_shard_count_not_negative')),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_poll_participant_shard_poll_id_poll'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('poll_id', 'shard', name=op.f('pk_poll_participant_shard'))
     )
     op.create_table('poll_participation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -211,6 +217,19 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_poll_comment_flag')),
     sa.UniqueConstraint('comment_id', 'user_id', name=op.f('uq_poll_comment_flag_comment_id_user_id'))
     )
+    op.create_table('poll_option_shard',
+    sa.Column('option_id', sa.Integer(), nullable=False),
+    sa.Column('shard', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.CheckConstraint('count >= 0', name=op.f('ck_poll_option_shard_count_not_negative')),
+    sa.ForeignKeyConstraint(['option_id'], ['poll_option.id'], name=op.f('fk_poll_option_shard_option_id_poll_option'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], name=op.f('fk_poll_option_shard_poll_id_poll'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('option_id', 'shard', name=op.f('pk_poll_option_shard'))
+    )
+    with op.batch_alter_table('poll_option_shard', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poll_option_shard_poll_id'), ['poll_id'], unique=False)
+
     op.create_table('poll_notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -247,6 +266,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_poll_notification_user_id'))
 
     op.drop_table('poll_notification')
+    with op.batch_alter_table('poll_option_shard', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_poll_option_shard_poll_id'))
+
+    op.drop_table('poll_option_shard')
     op.drop_table('poll_comment_flag')
     with op.batch_alter_table('poll_ballot_choice', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_poll_ballot_choice_poll_id'))
@@ -257,6 +280,7 @@ def downgrade():
         batch_op.drop_index('ix_poll_participation_poll_id_district_id')
 
     op.drop_table('poll_participation')
+    op.drop_table('poll_participant_shard')
     op.drop_table('poll_option')
     op.drop_table('poll_key')
     op.drop_table('poll_district')

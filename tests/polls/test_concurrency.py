@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from civic.extensions import db
 from civic.polls import services
-from civic.polls.models import PollBallot, PollBallotChoice, PollParticipation
+from civic.polls.models import PollAgenda, PollBallot, PollBallotChoice, PollParticipation
 from tests.polls.conftest import sign_in
 
 
@@ -98,8 +98,10 @@ def test_two_hundred_voters_at_once_give_an_exact_tally(app, make_poll, make_use
     )
     assert counted == dict(expected)
     assert services.recount_poll(poll_id).is_exact
-    # The threshold was crossed once, by the 150th voter, whoever that was.
-    assert poll.agenda is not None and poll.agenda.participants_at_crossing == 150
+    # The threshold was crossed, and exactly one agenda opened (the unique poll_id decides);
+    # it records the participants it saw, at least the threshold.
+    agendas = db.session.scalars(select(PollAgenda).where(PollAgenda.poll_id == poll_id)).all()
+    assert len(agendas) == 1 and 150 <= agendas[0].participants_at_crossing <= 200
 
 
 def test_concurrent_changes_of_one_vote_keep_the_counters_exact(

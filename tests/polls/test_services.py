@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from civic.core.errors import Conflict, DomainError, NotAllowed, NotFound
 from civic.core.models import AuditEvent, OutboxMessage
@@ -16,6 +16,7 @@ from civic.polls.models import (
     PollBallot,
     PollKey,
     PollNotification,
+    PollOptionShard,
     PollParticipation,
 )
 from tests.polls.conftest import draft
@@ -267,6 +268,7 @@ def test_vote_is_counted_and_shown_to_the_voter_only(make_poll, make_user, distr
         "id",
         "poll_id",
         "pseudonym",
+        "shard",
         "age_band",
         "gender",
     }
@@ -586,7 +588,11 @@ def test_recount_repairs_drifted_counters(make_poll, make_user, districts):
     services.cast_vote(
         make_user(verified_district=districts["porto"]).id, poll.id, [poll.options[0].id]
     )
-    poll.options[0].vote_count = 7
+    db.session.execute(
+        update(PollOptionShard)
+        .where(PollOptionShard.option_id == poll.options[0].id, PollOptionShard.shard == 3)
+        .values(count=7)
+    )
     db.session.commit()
     assert not services.recount_poll(poll.id).is_exact
     services.recount_poll(poll.id, repair=True)
