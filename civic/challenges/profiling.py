@@ -86,7 +86,7 @@ def check_content(handle: BinaryIO, kind: str, size: int) -> None:
             raise ContentMismatch(kind)
         if size <= JSON_PARSE_LIMIT:
             try:
-                data = json.load(io.TextIOWrapper(handle, encoding="utf-8-sig"))
+                data = _load_json(handle)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ContentMismatch(kind) from exc
             finally:
@@ -169,6 +169,15 @@ def _text_stream(handle: BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
 
 
+def _load_json(handle: BinaryIO) -> Any:
+    """Parse a whole JSON file, leaving the binary handle open for its owner."""
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig")
+    try:
+        return json.load(text)
+    finally:
+        text.detach()
+
+
 def profile_csv(handle: BinaryIO, delimiter: str | None = None) -> dict[str, Any]:
     """Rows, columns (type, null share), a 20-row preview, ragged rows, and lat/lon bounds."""
     if delimiter is None:
@@ -178,7 +187,14 @@ def profile_csv(handle: BinaryIO, delimiter: str | None = None) -> dict[str, Any
             delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    reader = csv.reader(_text_stream(handle), delimiter=delimiter)
+    text = _text_stream(handle)
+    try:
+        return _profile_rows(csv.reader(text, delimiter=delimiter), delimiter)
+    finally:
+        text.detach()
+
+
+def _profile_rows(reader, delimiter: str) -> dict[str, Any]:
     header = next(reader, [])
     columns = [_Column(name.strip()) for name in header]
     preview: list[list[str]] = []
@@ -344,7 +360,7 @@ def profile_file(handle: BinaryIO, kind: str, size: int) -> dict[str, Any]:
     if kind in ("json", "geojson"):
         if size > JSON_PARSE_LIMIT:
             return {"too_large_to_parse": True}
-        return profile_json(json.load(io.TextIOWrapper(handle, encoding="utf-8-sig")))
+        return profile_json(_load_json(handle))
     if kind in ("zip", "gtfs"):
         return profile_zip(handle, kind == "gtfs")
     return {}
