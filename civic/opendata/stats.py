@@ -114,12 +114,15 @@ def reports_by_category(days: int | None = None, now: datetime | None = None) ->
     now = now or utcnow()
     since = _week_start(now) if days is None else now - timedelta(days=days)
     rows = db.session.execute(
-        select(Category.name, func.count(Report.id))
-        .join(Report, Report.category_id == Category.id)
+        select(Report.category_id, func.count(Report.id))
         .where(*_public_reports(), Report.created_at >= since)
-        .group_by(Category.id, Category.name)
+        .group_by(Report.category_id)
     ).all()
-    pairs = sorted(((pick_text(name).text, n) for name, n in rows), key=lambda x: (-x[1], x[0]))
+    # Grouped by id only: PostgreSQL cannot group by a JSON column.
+    names = dict(db.session.execute(select(Category.id, Category.name)).all())
+    pairs = sorted(
+        ((pick_text(names.get(cid)).text, n) for cid, n in rows), key=lambda x: (-x[1], x[0])
+    )
     title = (
         _("Reports this week by category")
         if days is None
@@ -139,12 +142,14 @@ def reports_by_district(days: int = 90, now: datetime | None = None) -> Chart:
 
     now = now or utcnow()
     rows = db.session.execute(
-        select(District.name, func.count(Report.id))
-        .join(Report, Report.district_id == District.id)
+        select(Report.district_id, func.count(Report.id))
         .where(*_public_reports(), Report.created_at >= now - timedelta(days=days))
-        .group_by(District.id, District.name)
+        .group_by(Report.district_id)
     ).all()
-    pairs = sorted(((pick_text(name).text, n) for name, n in rows), key=lambda x: (-x[1], x[0]))
+    names = dict(db.session.execute(select(District.id, District.name)).all())
+    pairs = sorted(
+        ((pick_text(names.get(did)).text, n) for did, n in rows), key=lambda x: (-x[1], x[0])
+    )
     return Chart(
         title=_("Reports of the last %(days)s days by district", days=days),
         labels=tuple(p[0] for p in pairs),
