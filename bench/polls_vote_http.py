@@ -233,6 +233,24 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def server_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU used so far by gunicorn's master and workers (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        if pid == master_pid or ppid == master_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 # ---------------------------------------------------------------- the load generator
 
 
@@ -310,6 +328,7 @@ class Phase:
     statuses: Counter = field(default_factory=Counter)
     errors: int = 0
     seconds: float = 0.0
+    server_cpu: float = 0.0
 
     @property
     def count(self) -> int:
@@ -321,14 +340,21 @@ class Phase:
 
     def row(self) -> str:
         rate = self.count / self.seconds if self.seconds else 0
+        cpu = self.server_cpu / self.count * 1000 if self.count else 0
         return (
             f"| {self.name} | {self.count} | {rate:,.0f} | {self.percentile(50):.1f} | "
-            f"{self.percentile(99):.1f} | {statistics.fmean(self.latencies) * 1000:.1f} | {self.errors} |"
+            f"{self.percentile(99):.1f} | {statistics.fmean(self.latencies) * 1000:.1f} | "
+            f"{cpu:.2f} | {self.errors} |"
         )
 
 
 def run_phase(
-    name: str, clients: list[Slot], jobs_per_client: list[list], send, max_seconds: float
+    name: str,
+    clients: list[Slot],
+    jobs_per_client: list[list],
+    send,
+    max_seconds: float,
+    server_pid: int | None = None,
 ) -> Phase:
     """Every client works through its own list of jobs at once; one request in flight each."""
     phase = Phase(name)
@@ -364,11 +390,14 @@ def run_phase(
     for thread in threads:
         thread.start()
     deadline[0] = time.monotonic() + max_seconds
+    cpu_before = server_cpu_seconds(server_pid) if server_pid else 0.0
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
         thread.join()
     phase.seconds = time.perf_counter() - started
+    if server_pid:
+        phase.server_cpu = server_cpu_seconds(server_pid) - cpu_before
     return phase
 
 
@@ -487,6 +516,7 @@ def main() -> int:
             [[None] * per_client] * args.concurrency,
             get(TRIVIAL_PATH),
             args.max_seconds,
+            server.pid,
         )
         health = run_phase(
             "/healthz (DB + Redis)",
@@ -494,6 +524,7 @@ def main() -> int:
             [[None] * per_client] * args.concurrency,
             get("/healthz"),
             args.max_seconds,
+            server.pid,
         )
 
         sent: dict[int, list[list[int]]] = {poll_id: [] for poll_id in setup.poll_ids}
@@ -522,13 +553,16 @@ def main() -> int:
             [(number, poll_id) for number in group for poll_id in setup.poll_ids]
             for group in voters_of
         ]
-        votes = run_phase("vote (htmx POST)", clients, vote_jobs, vote, args.max_seconds)
+        votes = run_phase(
+            "vote (htmx POST)", clients, vote_jobs, vote, args.max_seconds, server.pid
+        )
         trivial_after = run_phase(
             "trivial route, again",
             clients,
             [[None] * per_client] * args.concurrency,
             get(TRIVIAL_PATH),
             args.max_seconds,
+            server.pid,
         )
     finally:
         stop(server)
@@ -543,8 +577,8 @@ def main() -> int:
         f"{os.cpu_count()} CPUs shared by server, PostgreSQL, Redis and the load generator"
     )
     print()
-    print("| phase | requests | req/s | p50 ms | p99 ms | mean ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| phase | requests | req/s | p50 ms | p99 ms | mean ms | server CPU ms/req | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for phase in (trivial, health, votes, trivial_after):
         print(phase.row())
     print()
