@@ -140,3 +140,93 @@ def test_propose_approve_vote_in_three_ways_and_see_results_and_the_clock(
         "'Your vote was counted.' is not translated into ko yet"
     )
     assert korean_text == wanted
+
+
+def test_every_poll_page_is_accessible_and_fits_a_phone(live_server, page, make_user, districts):
+    from datetime import timedelta
+
+    from civic.accounts.models import DepartmentMember
+    from civic.polls import services
+
+    url = live_server.url
+    roads = Department(code="roads", name={"en": "Roads and Transport"})
+    db.session.add(roads)
+    db.session.commit()
+    admin = make_user(roles=("admin", "staff"), email="boss@example.org")
+    admin.department_rows = [DepartmentMember(department_id=roads.id)]
+    db.session.commit()
+
+    def official(question, threshold=1000, days_ago=0):
+        draft = services.PollDraft(
+            question=question,
+            options=[services.OptionDraft(label) for label in ("Yes", "No", "Only on Sundays")],
+            is_official=True,
+            threshold=threshold,
+            department_id=roads.id,
+            duration_days=10,
+        )
+        return services.propose_poll(
+            admin.id, draft, now=services.utcnow() - timedelta(days=days_ago)
+        )
+
+    closed = official("Should buses run all night?", days_ago=12)
+    for n in range(30):  # 20 share (two groups of 10), 10 do not: nothing derivable
+        voter = make_user(verified_district=districts["porto" if n % 2 else "centro"])
+        if n < 20:
+            services.set_demographics(
+                voter.id, True, 1990 if n % 2 else 1960, "woman" if n < 10 else "man"
+            )
+        services.cast_vote(
+            voter.id,
+            closed.id,
+            [closed.options[n % 3].id],
+            now=closed.opens_at + timedelta(hours=n + 1),
+        )
+    agenda = official("Should Rua Azul get a cycle lane?", threshold=1)
+    services.cast_vote(
+        make_user(verified_district=districts["porto"]).id, agenda.id, [agenda.options[0].id]
+    )
+    services.publish_answer(admin.id, agenda.id, "under_study", "We are measuring the traffic.")
+    comment = services.add_comment(make_user().id, agenda.id, "Ridiculous idea, idiots.")
+    for _ in range(3):
+        services.flag_comment(make_user().id, comment.id)
+    author = make_user(email="author@example.org", verified_district=districts["porto"])
+    pending = services.propose_poll(
+        author.id,
+        services.PollDraft(
+            question="A bench?", options=[services.OptionDraft("Yes"), services.OptionDraft("No")]
+        ),
+    )
+    services.reject_poll(admin.id, pending.id, "unclear", "Which bench?")
+
+    sign_in(page, url, admin.email)
+    for path in (
+        "/polls?view=closed",
+        "/polls?view=agendas",
+        f"/polls/{closed.id}",
+        f"/polls/{agenda.id}",
+        f"/polls/{agenda.id}/manage",
+        "/polls/staff",
+        "/polls/staff/review",
+        "/polls/staff/comments",
+        "/polls/staff/settings",
+        "/polls/propose",
+        "/polls/privacy-settings",
+    ):
+        page.goto(url + path)
+        assert page.locator("h1").count() == 1, path
+        check(page)
+    page.goto(url + f"/polls/{closed.id}")
+    expect(page.locator("#age_band-title")).to_be_visible()
+    assert page.locator("section[aria-labelledby=age_band-title] table.poll-bars").count() == 2
+    assert page.locator("section[aria-labelledby=gender-title] table.poll-bars").count() == 2
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, url, author.email)
+    page.goto(url + "/polls/mine")
+    expect(page.locator("main")).to_contain_text("Which bench?")
+    check(page)
+    # Right to left: the page mirrors and still fits.
+    page.goto(url + f"/polls/{closed.id}?lang=ar")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    check(page)

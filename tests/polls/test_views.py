@@ -562,3 +562,53 @@ def test_edit_and_withdraw_pages(app, make_user, districts, staff):
     db.session.expire_all()
     assert services.get_poll(poll.id).status == "withdrawn"
     assert client.post(f"/polls/{poll.id}/withdraw").status_code == 409
+
+
+def test_option_images_are_stored_without_metadata(app, make_user, districts):
+    import io
+
+    from PIL import Image
+
+    from civic.core.models import StoredFile
+
+    image = Image.new("RGB", (40, 30), "green")
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # camera make
+    data = io.BytesIO()
+    image.save(data, "JPEG", exif=exif.tobytes())
+    client = app.test_client()
+    sign_in(client, make_user(verified_district=districts["porto"]))
+    form = _propose_data(["Green", "Grey"])
+    form["options-0-image"] = (io.BytesIO(data.getvalue()), "green.jpg")
+    response = client.post("/polls/propose", data=form, content_type="multipart/form-data")
+    assert response.status_code == 302
+    db.session.expire_all()
+    poll = db.session.scalars(select(Poll)).one()
+    assert poll.options[0].image_id is not None and poll.options[1].image_id is None
+    stored = db.session.get(StoredFile, poll.options[0].image_id)
+    from civic.core.uploads import get_storage
+
+    with get_storage().open(stored.key) as handle:
+        assert b"SpyCam" not in handle.read()
+    bad = _propose_data(["Green", "Grey"])
+    bad["options-1-image"] = (io.BytesIO(b"not an image"), "x.png")
+    refused = client.post("/polls/propose", data=bad, content_type="multipart/form-data")
+    assert refused.status_code == 400
+    assert db.session.scalar(select(func.count(Poll.id))) == 1
+
+
+def test_deleting_an_account_keeps_its_vote_counted(app, make_poll, make_user, districts):
+    from civic.accounts.services import delete_account
+
+    poll = make_poll()
+    voter = make_user(verified_district=districts["porto"])
+    services.cast_vote(voter.id, poll.id, [poll.options[0].id])
+    services.add_comment(voter.id, poll.id, "Mine")
+    delete_account(voter.id, "correct-horse-battery")
+    db.session.expire_all()
+    poll = services.get_poll(poll.id)
+    assert poll.participant_count == 1 and poll.options[0].vote_count == 1
+    assert services.recount_poll(poll.id).is_exact
+    assert db.session.scalars(select(PollParticipation)).one().voter_id is None
+    page = app.test_client().get(f"/polls/{poll.id}").get_data(as_text=True)
+    assert "Deleted account" in page
