@@ -122,4 +122,8 @@ def stream_response(key: str, filename: str, mimetype: str, etag: str | None = N
     response.cache_control.private = True
     if etag:
         response.set_etag(etag)
-    return response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
+    try:
+        return response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
+    except Exception:
+        handle.close()  # a refused range: nothing will read the file
+        raise

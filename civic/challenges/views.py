@@ -215,6 +215,7 @@ def ask(slug: str):
 @staff_required
 def answer(question_id: int):
     """The innovation team answers a question publicly."""
+    _require_innovation()
     form = AnswerForm()
     question = services.get_question(question_id)
     challenge = services.get_challenge_by_id(question.challenge_id)
@@ -828,6 +829,7 @@ def terms(slug: str):
 @staff_required
 def publish(slug: str):
     """Announce the challenge."""
+    _require_innovation()
     challenge = services.get_challenge(slug, _viewer())
     try:
         services.publish_challenge(current_user.id, challenge.id)
@@ -918,6 +920,7 @@ def add_to_panel(slug: str):
 @staff_required
 def remove_from_panel(slug: str, user_id: int):
     """Take a judge off the panel."""
+    _require_innovation()
     challenge = services.get_challenge(slug, _viewer())
     try:
         services.remove_judge(current_user.id, challenge.id, user_id)
@@ -934,6 +937,7 @@ def remove_from_panel(slug: str, user_id: int):
 @staff_required
 def assign(slug: str):
     """Make the balanced random assignment."""
+    _require_innovation()
     challenge = services.get_challenge(slug, _viewer())
     try:
         plan = services.assign_judges(current_user.id, challenge.id)
@@ -962,6 +966,7 @@ def assign(slug: str):
 @staff_required
 def assign_one(submission_id: int):
     """Assign one judge to a submission by hand."""
+    _require_innovation()
     submission = services.get_submission(submission_id)
     form = AssignForm(prefix=f"s{submission.id}")
     form.judge.choices = choices(
@@ -983,6 +988,7 @@ def assign_one(submission_id: int):
 @staff_required
 def unassign(assignment_id: int):
     """Take a judge off a submission (reassignment)."""
+    _require_innovation()
     row = services.get_assignment(assignment_id)
     try:
         services.remove_assignment(current_user.id, row.id)
@@ -1023,6 +1029,7 @@ def reopen(assignment_id: int):
 @staff_required
 def consensus(submission_id: int):
     """Record the panel's consensus note for a flagged submission."""
+    _require_innovation()
     submission = services.get_submission(submission_id)
     form = ConsensusForm(prefix=f"c{submission.id}")
     if form.validate_on_submit():
@@ -1045,6 +1052,7 @@ def consensus(submission_id: int):
 @staff_required
 def publish_results(slug: str):
     """Publish the results, award the prizes and tell the teams."""
+    _require_innovation()
     challenge = services.get_challenge(slug, _viewer())
     form = PublishForm()
     form.validate_on_submit()
@@ -1134,6 +1142,8 @@ def team(team_id: int):
 @login_required
 def edit_team(team_id: int):
     """Owners rename or correct the team."""
+    if services.membership(current_user.id, team_id) is None:
+        abort(403)
     item = services.get_team(team_id)
     form = TeamForm()
     form.country.choices = _country_choices()
@@ -1162,6 +1172,8 @@ def edit_team(team_id: int):
 @login_required
 def invite(team_id: int):
     """Owners invite by e-mail, or make a link to share."""
+    if services.membership(current_user.id, team_id) is None:
+        abort(403)
     item = services.get_team(team_id)
     form = InviteForm()
     status = 400
@@ -1201,7 +1213,11 @@ def accept_invite(token: str):
         except DomainError as error:
             flash(str(error.message), "error")
             return render(
-                "challenges/invite.html", invitation=invitation, form=form, status=error.status_code
+                "challenges/invite.html",
+                invitation=invitation,
+                team=services.get_team(invitation.team_id),
+                form=form,
+                status=error.status_code,
             )
         flash(_("Welcome to %(team)s.", team=joined.name), "success")
         return redirect(url_for("challenges.team", team_id=joined.id))
@@ -1285,6 +1301,8 @@ def register(slug: str):
 def accept_terms(registration_id: int):
     """Accept the current version of the terms for one's team."""
     registration = services.get_registration_by_id(registration_id)
+    if services.membership(current_user.id, registration.team_id) is None:
+        abort(403)
     form = AcceptTermsForm()
     if form.validate_on_submit() and form.accept_terms.data:
         services.accept_terms(current_user.id, registration.id)
