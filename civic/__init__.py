@@ -42,6 +42,7 @@ def _register_blueprints(app: Flask) -> None:
     from civic.accounts.views import bp as accounts_bp
     from civic.admin.views import bp as admin_bp
     from civic.budgeting.views import bp as budgeting_bp
+    from civic.challenges.views import bp as challenges_bp
     from civic.core.views import bp as core_bp
     from civic.reports.open311 import bp as open311_bp
     from civic.reports.views import bp as reports_bp
@@ -56,6 +57,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(open311_bp)
     app.register_blueprint(budgeting_bp)
     app.register_blueprint(polls_bp)
+    app.register_blueprint(challenges_bp)
     app.register_blueprint(workshops_bp)
     app.register_blueprint(opendata_bp)
 

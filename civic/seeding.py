@@ -61,10 +61,11 @@ def _seed_city() -> list[str]:
 
 def _module_seeders() -> list[Callable[[], list[str]]]:
     from civic.budgeting.seeds import seed_budgeting
+    from civic.challenges.seeds import seed_challenges
     from civic.polls.seeds import seed_polls
     from civic.reports.seeds import seed_reports
 
-    return [seed_budgeting, seed_polls, seed_reports, *SEEDERS]
+    return [seed_budgeting, seed_polls, seed_reports, seed_challenges, *SEEDERS]
 
 
 def seed_demo_city() -> str:
