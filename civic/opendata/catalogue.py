@@ -35,6 +35,7 @@ FORMATS = {
     "json": ("application/json", "JSON", "json"),
     "geojson": ("application/geo+json", "GEOJSON", "geojson"),
     "pb": ("text/plain", "TXT", "pb"),
+    "file": ("application/octet-stream", "BIN", "bin"),
 }
 
 
@@ -50,6 +51,8 @@ class Item:
     # Files served by their module directly (e.g. the budget's .pb): format -> URL.
     links: dict[str, str] = field(default_factory=dict)
     keywords: tuple[str, ...] = ()
+    # An item's own licence (a shared dataset's), else its source's.
+    licence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -386,33 +389,56 @@ def _build_reports(item_id: str, fmt: str) -> bytes:
 
 
 def _challenge_items() -> list[Item]:
-    items = []
-    for c in stats.public_challenges():
-        if not c.get("has_results"):
-            continue
-        items.append(
-            Item(
-                str(c["id"]),
-                str(c["title"]),
-                c.get("updated_at"),
-                c.get("url"),
-                keywords=("challenge",),
-            )
+    return [
+        Item(
+            str(c["id"]),
+            c["title"],
+            c["updated_at"],
+            c["results_url"] or c["url"],
+            keywords=("challenge", "innovation"),
         )
-    return items
+        for c in stats.public_challenges()
+        if c["has_results"]
+    ]
 
 
 def _build_challenge(item_id: str, fmt: str) -> bytes:
     import importlib
 
-    services = importlib.import_module("civic.challenges.services")
-    rows = services.public_results(int(item_id))
-    if not rows:
+    data = stats.challenge_ranking_data(int(item_id))
+    if data is None:
         raise ItemGone(item_id)
     if fmt == "csv":
-        header = list(rows[0].keys())
-        return _csv_bytes(header, [[r.get(h) for h in header] for r in rows])
-    return _json_bytes({"challenge_id": int(item_id), "results": rows})
+        services = importlib.import_module("civic.challenges.services")
+        return services.scores_csv(int(item_id), include_judges=False).encode("utf-8")
+    return _json_bytes(data)
+
+
+SPDX_URL = "https://spdx.org/licenses/{}.html"
+
+
+def _dataset_items() -> list[Item]:
+    items = []
+    for dataset in stats.open_challenge_datasets():
+        download = _url("challenges.download", dataset_id=dataset.id)
+        fmt = (dataset.file_kind or "").lower()
+        items.append(
+            Item(
+                str(dataset.id),
+                pick_text(dataset.title).text,
+                dataset.created_at,
+                _url("challenges.dataset", dataset_id=dataset.id),
+                description=pick_text(dataset.description).text,
+                links={fmt if fmt in FORMATS else "file": download} if download else {},
+                keywords=("challenge", "dataset"),
+                licence=SPDX_URL.format(dataset.licence) if dataset.licence else None,
+            )
+        )
+    return items
+
+
+def _no_build(item_id: str, fmt: str) -> bytes:
+    raise ItemGone(item_id)  # open datasets are served by the challenges module itself
 
 
 # -- Workshops ------------------------------------------------------------------------------
@@ -500,6 +526,17 @@ SOURCES: dict[str, Source] = {
             ("csv", "json"),
             _challenge_items,
             _build_challenge,
+        ),
+        Source(
+            "challenge-datasets",
+            _l("Open datasets"),
+            _l(
+                "Data the city shares openly for its innovation challenges, with each file's own licence."
+            ),
+            "challenges",
+            (),
+            _dataset_items,
+            _no_build,
         ),
         Source(
             "workshop-results",

@@ -72,20 +72,22 @@ def polls_available() -> bool:
     ) and _has("civic.polls.services", {})
 
 
-CHALLENGE_CONTRACT = ("list_public_challenges", "public_results")
-
-
 def challenges_available() -> bool:
-    """The challenges module offers public challenge data through its services.
-
-    Civic reads challenges only through `civic.challenges.services.list_public_challenges()`
-    (dicts with title, state, url, updated_at) and `public_results(challenge_id)` (published
-    ranking rows), so that nothing unpublished can leak through a direct query."""
-    try:
-        services = importlib.import_module("civic.challenges.services")
-    except ImportError:
+    """The challenges module is installed with the public services these figures read."""
+    if not _has(
+        "civic.challenges.models",
+        {
+            "Challenge": ("title", "slug", "published_at", "results_published_at"),
+            "ChallengeResult": ("outcome", "method", "published_at"),
+            "Dataset": ("access", "title", "description", "licence", "file_kind", "created_at"),
+        },
+    ):
         return False
-    return all(callable(getattr(services, name, None)) for name in CHALLENGE_CONTRACT)
+    services = importlib.import_module("civic.challenges.services")
+    needed = ("list_challenges", "get_result", "scores_csv", "current_phase", "list_submissions")
+    return all(callable(getattr(services, n, None)) for n in needed) and hasattr(
+        services, "PHASE_LABELS"
+    )
 
 
 def _week_start(now: datetime) -> datetime:
@@ -421,23 +423,97 @@ def funding_by_district() -> Chart:
 # -- Challenges -----------------------------------------------------------------------------
 
 
+def _view_url(endpoint: str, **values) -> str | None:
+    from flask import url_for
+
+    return url_for(endpoint, **values) if endpoint in current_app.view_functions else None
+
+
 def public_challenges() -> list[dict]:
-    """Challenges and their state, from the challenges module's public service."""
+    """Published challenges with their phase, through the challenges module's services (which
+    leave drafts out for anyone but the innovation team; no viewer here)."""
     services = importlib.import_module("civic.challenges.services")
-    return list(services.list_public_challenges())
+    rows = []
+    for challenge in services.list_challenges(None):
+        phase = services.current_phase(challenge)
+        result = services.get_result(challenge.id) if challenge.results_published_at else None
+        rows.append(
+            {
+                "id": challenge.id,
+                "title": pick_text(challenge.title).text,
+                "state": phase,
+                "state_label": str(services.PHASE_LABELS.get(phase, phase)),
+                "url": _view_url("challenges.detail", slug=challenge.slug),
+                "results_url": _view_url("challenges.results", slug=challenge.slug),
+                "updated_at": challenge.results_published_at or challenge.published_at,
+                "has_results": result is not None,
+            }
+        )
+    return rows
+
+
+def _published_ranking(challenge_id: int) -> tuple[object, list[dict]] | None:
+    services = importlib.import_module("civic.challenges.services")
+    result = services.get_result(challenge_id)
+    if result is None:
+        return None
+    submissions = {s.id: s for s in services.list_submissions(challenge_id)}
+    ranking = []
+    for entry in result.outcome["rankings"][result.method]:
+        submission = submissions.get(entry["submission_id"])
+        ranking.append({**entry, "team": submission.team.name if submission else ""})
+    return result, ranking
 
 
 def challenge_results(challenge_id: int) -> Chart | None:
-    """A challenge's published ranking as a bar chart of final scores."""
-    services = importlib.import_module("civic.challenges.services")
-    rows = services.public_results(challenge_id)
-    if not rows:
+    """A challenge's published ranking: each team's final score by the published method."""
+    published = _published_ranking(challenge_id)
+    if published is None:
         return None
+    result, ranking = published
     return Chart(
         title=_("Challenge results"),
-        labels=tuple(str(r["team"]) for r in rows),
-        series=(Series(_("Score"), tuple(float(r["score"]) for r in rows)),),
+        labels=tuple(f"{r['rank']}. {r['team']}" for r in ranking),
+        series=(Series(_("Score"), tuple(r["score"] for r in ranking)),),
         label_heading=_("Team"),
+        note=_("Method: %(method)s", method=result.method),
+    )
+
+
+def challenge_ranking_data(challenge_id: int) -> dict | None:
+    """The published ranking for open data: scores per team, never a judge."""
+    published = _published_ranking(challenge_id)
+    if published is None:
+        return None
+    result, ranking = published
+    keep = (
+        "rank",
+        "submission_id",
+        "team",
+        "score",
+        "raw",
+        "z",
+        "borda",
+        "criteria_raw",
+        "criteria_normalised",
+    )
+    return {
+        "challenge_id": challenge_id,
+        "method": result.method,
+        "method_note": result.method_note,
+        "published_at": result.published_at.isoformat(),
+        "ranking": [{k: r.get(k) for k in keep} for r in ranking],
+    }
+
+
+def open_challenge_datasets() -> list:
+    """Datasets the city shares openly with everyone (challenge data with access 'open')."""
+    from civic.challenges.models import Dataset
+
+    return list(
+        db.session.scalars(
+            select(Dataset).where(Dataset.access == "open").order_by(Dataset.id.desc())
+        )
     )
 
 

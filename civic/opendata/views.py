@@ -96,7 +96,7 @@ def catalog_jsonld():
                     "dct:format": {
                         "@id": f"http://publications.europa.eu/resource/authority/file-type/{code}"
                     },
-                    "dct:license": {"@id": source.licence},
+                    "dct:license": {"@id": item.licence or source.licence},
                 }
             )
         dataset = {
@@ -108,7 +108,7 @@ def catalog_jsonld():
             "dct:publisher": publisher,
             "dcat:landingPage": {"@id": landing},
             "dcat:keyword": [_literal(k) for k in item.keywords],
-            "dct:license": {"@id": source.licence},
+            "dct:license": {"@id": item.licence or source.licence},
             "dcat:distribution": distributions,
         }
         if item.modified:

@@ -14,6 +14,7 @@ from civic.core.models import Department
 from civic.core.time import utcnow
 from civic.extensions import db
 from civic.opendata import stats
+from tests.challenges.conftest import innovation, make_team  # noqa: F401 - fixtures for _challenge
 
 TINY_PB = Path(__file__).resolve().parents[1] / "budgeting" / "fixtures" / "tiny_approval.pb"
 
@@ -35,6 +36,8 @@ PRIVATE = {
     "voter_email": "voter.private@example.org",
     "voter_name": "Valentina Privatvoter",
     "facilitator_email": "facilitator.private@example.org",
+    "judge_feedback": "Feedback from judge",
+    "judge_comment": "Comment 0",
 }
 
 
@@ -47,6 +50,7 @@ class City:
     open_poll_id: int | None = None
     published_session_id: int | None = None
     unpublished_session_id: int | None = None
+    challenge_id: int | None = None
     report_ids: dict = field(default_factory=dict)
     pseudonyms: list = field(default_factory=list)
 
@@ -225,8 +229,22 @@ def _workshops(facilitator) -> tuple[int, int]:
     return published.id, private.id
 
 
+def _challenge(request) -> int:
+    """A judged challenge with published results, built with the challenges tests' helpers."""
+    from civic.challenges import services as challenges
+    from tests.challenges.conftest import judged_challenge, score_all
+
+    innovation = request.getfixturevalue("innovation")
+    make_user = request.getfixturevalue("make_user")
+    make_team = request.getfixturevalue("make_team")
+    challenge, subs, panel = judged_challenge(innovation, make_user, make_team)
+    score_all(challenge, subs, panel)
+    challenges.publish_results(innovation.id, challenge.id, "Ties broken by the rubric's order.")
+    return challenge.id
+
+
 @pytest.fixture
-def city(app, districts, make_user):
+def city(app, districts, make_user, request):
     """Public and private data in budgeting, polls, reports and workshops."""
     from civic.accounts.models import DepartmentMember
 
@@ -256,4 +274,6 @@ def city(app, districts, make_user):
     if stats.reports_available():
         result.report_ids = _reports(department.id, districts, voter)
     result.published_session_id, result.unpublished_session_id = _workshops(facilitator)
+    if stats.challenges_available():
+        result.challenge_id = _challenge(request)
     return result

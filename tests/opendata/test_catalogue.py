@@ -28,7 +28,9 @@ def test_catalogue_lists_everything_public_and_nothing_unpublished(app, city):
         assert ("poll-results", str(city.open_poll_id)) not in entries
     if stats.reports_available():
         assert ("reports", "all") in entries
-    if not stats.challenges_available():
+    if stats.challenges_available():
+        assert ("challenge-results", str(city.challenge_id)) in entries
+    else:
         assert not [e for e in entries if e[0] == "challenge-results"]
 
 
@@ -119,6 +121,17 @@ def test_reports_export_is_anonymised_and_rounds_sensitive_places(client, city):
     assert geojson["features"][0]["geometry"]["type"] == "Point"
 
 
+@pytest.mark.skipif(
+    not stats.challenges_available(), reason="the challenges module is not installed"
+)
+def test_challenge_ranking_is_exported_without_judges(client, city):
+    data = json.loads(client.get(f"/data/challenge-results/{city.challenge_id}.json").data)
+    assert len(data["ranking"]) == 3 and data["ranking"][0]["rank"] == 1
+    assert all("judges" not in row for row in data["ranking"])
+    csv_text = client.get(f"/data/challenge-results/{city.challenge_id}.csv").get_data(as_text=True)
+    assert csv_text.startswith("rank,submission,team")
+
+
 def test_unknown_sources_items_and_formats_are_404(client, city):
     assert client.get("/data/nope/1.csv").status_code == 404
     assert client.get(f"/data/budget-results/{city.unpublished_budget_id}.csv").status_code == 404
@@ -145,7 +158,8 @@ def test_with_redis_a_download_is_built_by_a_worker_and_then_cached(queue, city)
     first = client.get(url)
     assert first.status_code == 202 and first.headers["Retry-After"] == "5"
     assert client.get(url).status_code == 202  # asked again: queued once, not twice
-    assert len(queue.rq_queue().get_job_ids()) == 1
+    jobs = queue.rq_queue().get_jobs()
+    assert [j.func_name for j in jobs].count("civic.opendata.jobs.build_export") == 1
     queue.work()
     ready = client.get(url)
     assert ready.status_code == 200 and b"project,title" in ready.data
@@ -157,4 +171,4 @@ def test_every_source_declares_licence_description_and_formats():
     for source in SOURCES.values():
         assert source.licence.startswith("https://")
         assert str(source.title) and str(source.description)
-        assert source.formats
+        assert source.formats or source.key == "challenge-datasets"  # links to its own files

@@ -25,7 +25,14 @@ def test_dashboard_shows_each_panel_with_figures_and_a_link_to_its_source(client
     if stats.polls_available():
         assert "Open polls and participation" in html
         assert f"/polls/{city.open_poll_id}" in html and "1 participant" in html
-    if not stats.challenges_available():
+    if stats.challenges_available():
+        assert "Challenges and their state" in html
+        from civic.challenges import services as challenges
+
+        challenge = challenges.get_challenge_by_id(city.challenge_id)
+        assert challenge.title["en"] in html
+        assert str(challenges.PHASE_LABELS["results"]) in html
+    else:
         assert "Challenges and their state" not in html
 
 
