@@ -426,7 +426,12 @@ def funding_by_district() -> Chart:
 def _view_url(endpoint: str, **values) -> str | None:
     from flask import url_for
 
-    return url_for(endpoint, **values) if endpoint in current_app.view_functions else None
+    if endpoint not in current_app.view_functions:
+        return None
+    try:
+        return url_for(endpoint, **values)
+    except RuntimeError:  # a job, outside any request: no address to give
+        return None
 
 
 def public_challenges() -> list[dict]:
