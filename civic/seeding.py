@@ -64,8 +64,9 @@ def _module_seeders() -> list[Callable[[], list[str]]]:
     from civic.challenges.seeds import seed_challenges
     from civic.polls.seeds import seed_polls
     from civic.reports.seeds import seed_reports
+    from civic.workshops.seeds import seed_workshops
 
-    return [seed_budgeting, seed_polls, seed_reports, seed_challenges, *SEEDERS]
+    return [seed_budgeting, seed_polls, seed_reports, seed_workshops, seed_challenges, *SEEDERS]
 
 
 def seed_demo_city() -> str:
