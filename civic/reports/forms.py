@@ -75,6 +75,8 @@ class ReportForm(BaseForm):
         coerce=int,
         validators=[Optional()],
         description=_l("Without a map: choose the district and describe the place above."),
+        # The service refuses an unknown district; the choices are only needed to draw the form.
+        validate_choice=False,
     )
     description = TextAreaField(
         _l("What is the problem?"),

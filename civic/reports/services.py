@@ -111,8 +111,14 @@ def get_category(category_id: int) -> Category:
 
 
 def get_category_by_code(code: str) -> Category | None:
-    """The category with this Open311 service code."""
-    return db.session.scalar(select(Category).where(Category.code == code))
+    """The category with this Open311 service code, with its questions (one query)."""
+    return (
+        db.session.scalars(
+            select(Category).options(joinedload(Category.questions)).where(Category.code == code)
+        )
+        .unique()
+        .first()
+    )
 
 
 def _clean_texts(value: Mapping[str, str] | None) -> dict[str, str]:
@@ -686,10 +692,8 @@ def submit_report(data: ReportInput, now: datetime | None = None) -> Report:
     )
     report.photos = [ReportPhoto(file=f, position=i) for i, f in enumerate(stored, start=1)]
     report.updates = [ReportUpdate(kind="created", to_state="new", created_at=now, is_public=True)]
+    # The reporter hears of changes through reporter_id/reporter_email: no follower row needed.
     db.session.add(report)
-    db.session.flush()
-    if reporter is not None:
-        db.session.add(ReportFollower(report_id=report.id, user_id=reporter.id, created_at=now))
     db.session.commit()
     for stored_file in stored:
         if stored_file.status != "ready":
@@ -1219,9 +1223,20 @@ def merge_report(actor_id: int, report_id: int, into_id: int, message: str = "")
     )
     now = utcnow()
     moved = 0
-    for follower in db.session.scalars(
-        select(ReportFollower).where(ReportFollower.report_id == report.id)
-    ):
+    people = list(
+        db.session.scalars(select(ReportFollower).where(ReportFollower.report_id == report.id))
+    )
+    if report.reporter_id or (report.reporter_email and report.is_confirmed):
+        # The duplicate's reporter follows the report that stays open.
+        people.append(
+            ReportFollower(
+                user_id=report.reporter_id,
+                email=None if report.reporter_id else report.reporter_email,
+                is_confirmed=True,
+                locale=report.locale,
+            )
+        )
+    for follower in people:
         exists = db.session.scalar(
             select(ReportFollower.id).where(
                 ReportFollower.report_id == target.id,

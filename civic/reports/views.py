@@ -199,6 +199,7 @@ def asset(name: str):
 
 
 def _new_form_context(category, form, nearby=(), kept_tokens=(), location_error=None, status=200):
+    form.district.choices = _district_choices(_("Choose a district"))
     return render(
         "reports/new.html",
         category=category,
@@ -237,7 +238,6 @@ def new():
         )
     form = report_form_for(category)
     form.category.data = category.code
-    form.district.choices = _district_choices(_("Choose a district"))
     if current_user.is_authenticated and not form.is_submitted():
         form.name.data = current_user.display_name
     if not form.is_submitted():
