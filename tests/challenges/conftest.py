@@ -20,6 +20,7 @@ MIT_TEXT = (
     "of this software... The above copyright notice and this permission notice shall be "
     "included in all copies or substantial portions of the Software.\n"
 )
+CSV_TEXT = "vehicle_id,stop,lat,lon\nPV-101,S1,-22.99,-46.69\nPV-102,S2,-22.98,-46.62\n"
 APACHE_TEXT = "Apache License\nVersion 2.0, January 2004\nhttp://www.apache.org/licenses/\n"
 
 
