@@ -23,7 +23,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import DateTime, select, type_coerce
+from sqlalchemy.orm import aliased, outerjoin
 
 from civic.core.errors import DomainError
 from civic.core.i18n import pick_text
@@ -61,7 +62,9 @@ def w3c(value: datetime | None) -> str | None:
     """A W3C datetime in UTC, without fractional seconds."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0).isoformat() + "Z"
 
 
 def _xml_value(element: ET.Element, value: Any) -> None:
@@ -363,69 +366,75 @@ def create_request(fmt: str):
     )
 
 
-def _media_urls(report_ids: list[int]) -> dict[int, str]:
-    if not report_ids:
-        return {}
-    rows = db.session.execute(
-        select(ReportPhoto.report_id, ReportPhoto.position, StoredFile.key, StoredFile.display_key)
-        .join(StoredFile, StoredFile.id == ReportPhoto.file_id)
-        .where(ReportPhoto.report_id.in_(report_ids), ReportPhoto.position == 1)
-    ).all()
-    root = request.host_url.rstrip("/")
-    return {r.report_id: f"{root}/files/{r.display_key or r.key}" for r in rows}
-
-
+# The first photo joins the query itself (no second query with a 1,000-id IN list); dates are
+# read as plain aware datetimes, without the UTCDateTime conversion per value.
+_PHOTO = aliased(ReportPhoto)
+_FILE = aliased(StoredFile)
 REQUEST_COLUMNS = (
     Report.id,
     Report.state,
     Report.status_notes,
     Report.category_id,
     Report.description,
-    Report.created_at,
-    Report.updated_at,
-    Report.due_at,
+    type_coerce(Report.created_at, DateTime(timezone=True)).label("created_at"),
+    type_coerce(Report.updated_at, DateTime(timezone=True)).label("updated_at"),
+    type_coerce(Report.due_at, DateTime(timezone=True)).label("due_at"),
     Report.address,
     Report.public_latitude,
     Report.public_longitude,
+    _FILE.key.label("photo_key"),
+    _FILE.display_key.label("photo_display_key"),
 )
 
 
 def _request_payload(rows: list) -> list[dict[str, Any]]:
     """Rows of REQUEST_COLUMNS as Open311 requests (plain rows: 1,000 of them stay fast)."""
-    categories = {c.id: c for c in services.list_categories(include_inactive=True)}
-    names = {cid: pick_text(c.name).text for cid, c in categories.items()}
-    agencies = {cid: pick_text(c.department.name).text for cid, c in categories.items()}
-    media = _media_urls([r.id for r in rows if not categories[r.category_id].is_sensitive])
+    categories = {
+        c.id: (
+            c.code,
+            pick_text(c.name).text,
+            pick_text(c.department.name).text,
+            c.is_sensitive,
+        )
+        for c in services.list_categories(include_inactive=True)
+    }
+    files = request.host_url.rstrip("/") + "/files/"
     payload = []
     for row in rows:
-        category = categories[row.category_id]
+        code, name, agency, sensitive = categories[row.category_id]
+        photo = row.photo_display_key or row.photo_key
         payload.append(
             {
                 "service_request_id": str(row.id),
                 "status": workflow.open311_status(row.state),
                 "status_notes": row.status_notes,
-                "service_name": names[row.category_id],
-                "service_code": category.code,
+                "service_name": name,
+                "service_code": code,
                 "description": row.description,
-                "agency_responsible": agencies[row.category_id],
+                "agency_responsible": agency,
                 "service_notice": None,
                 "requested_datetime": w3c(row.created_at),
                 "updated_datetime": w3c(row.updated_at),
                 "expected_datetime": w3c(row.due_at),
-                "address": None if category.is_sensitive else (row.address or None),
+                "address": None if sensitive else (row.address or None),
                 "address_id": None,
                 "zipcode": None,
                 "lat": row.public_latitude,
                 "long": row.public_longitude,
-                "media_url": media.get(row.id),
+                "media_url": files + photo if photo and not sensitive else None,
             }
         )
     return payload
 
 
 def _public_reports():
-    return select(*REQUEST_COLUMNS).where(
-        Report.is_confirmed.is_(True), Report.is_hidden.is_(False)
+    with_photo = outerjoin(
+        Report, _PHOTO, (_PHOTO.report_id == Report.id) & (_PHOTO.position == 1)
+    ).outerjoin(_FILE, _FILE.id == _PHOTO.file_id)
+    return (
+        select(*REQUEST_COLUMNS)
+        .select_from(with_photo)
+        .where(Report.is_confirmed.is_(True), Report.is_hidden.is_(False))
     )
 
 

@@ -96,7 +96,11 @@ def setting(name: str) -> Any:
 
 def list_categories(include_inactive: bool = False) -> list[Category]:
     """Categories in display order."""
-    query = select(Category).order_by(Category.sort_order, Category.code)
+    query = (
+        select(Category)
+        .options(joinedload(Category.department))
+        .order_by(Category.sort_order, Category.code)
+    )
     if not include_inactive:
         query = query.where(Category.is_active.is_(True))
     return list(db.session.scalars(query))
