@@ -1181,8 +1181,3 @@ def publish_event(session_id: int, kind: str) -> None:
             conn.publish(event_channel(session_id), kind)
     except Exception:  # a Redis hiccup must never turn a recorded answer into an error
         current_app.logger.warning("Could not publish a workshop event", exc_info=True)
-
-
-def updated_marker(session: WorkshopSession) -> datetime | None:
-    """When the session last changed (for caches)."""
-    return session.updated_at

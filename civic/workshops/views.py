@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from civic.config import LANGUAGES
 from civic.core.auth import roles_required
 from civic.core.errors import DomainError
 from civic.core.forms import choices
@@ -441,13 +442,6 @@ def edit_slide(slide_id: int):
     return render(
         "workshops/slide_form.html", form=form, slide=slide, session=session, status=status
     )
-
-
-def form_locales():
-    """Languages a slide can be written in."""
-    from civic.config import LANGUAGES
-
-    return LANGUAGES.items()
 
 
 @bp.post("/workshops/slides/<int:slide_id>/move")
