@@ -9,7 +9,6 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _

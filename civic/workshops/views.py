@@ -436,9 +436,7 @@ def edit_slide(slide_id: int):
             status = 400
     else:
         locale = request.args.get("locale") or current_locale_code()
-        form = _slide_form(
-            session, slide=slide, locale=locale if locale in dict(form_locales()) else None
-        )
+        form = _slide_form(session, slide=slide, locale=locale if locale in LANGUAGES else None)
     return render(
         "workshops/slide_form.html", form=form, slide=slide, session=session, status=status
     )

@@ -298,6 +298,10 @@ def test_facilitator_builds_a_session_through_the_forms(client, auth, facilitato
 
     db.session.expire_all()
     assert services.get_session(sid).slides[0].title == {"en": "Pick one", "fr": "Choisissez"}
+    french = client.get(f"/workshops/slides/{slide.id}/edit?locale=fr").get_data(as_text=True)
+    assert 'value="Choisissez"' in french and '<option selected value="fr">' in french
+    english = client.get(f"/workshops/slides/{slide.id}/edit?locale=xx").get_data(as_text=True)
+    assert 'value="Pick one"' in english
     bad = client.post(
         f"/workshops/{sid}/slides",
         data={
