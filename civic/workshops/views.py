@@ -17,7 +17,6 @@ from flask import (
     g,
     redirect,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -672,26 +671,28 @@ def events(session_id: int):
     channel = services.event_channel(session.id)
 
     def stream():
+        # Needs no request context: the connection and channel are bound here.
         pubsub = conn.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(channel)
         try:
             yield "retry: 2000\n\n"
             deadline = time.monotonic() + EVENT_STREAM_SECONDS
+            quiet_since = time.monotonic()
             while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=10)
+                message = pubsub.get_message(timeout=1)
                 if message is None:
-                    yield ": keep-alive\n\n"
+                    if time.monotonic() - quiet_since > 15:
+                        quiet_since = time.monotonic()
+                        yield ": keep-alive\n\n"
                     continue
-                kind = (
-                    message["data"].decode()
-                    if isinstance(message["data"], bytes)
-                    else str(message["data"])
-                )
+                quiet_since = time.monotonic()
+                data = message["data"]
+                kind = data.decode() if isinstance(data, bytes) else str(data)
                 yield f"event: update\ndata: {json.dumps(kind)}\n\n"
         finally:
             pubsub.close()
 
-    response = Response(stream_with_context(stream()), mimetype="text/event-stream")
+    response = Response(stream(), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

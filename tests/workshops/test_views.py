@@ -376,3 +376,28 @@ def test_published_results_are_public_and_unpublished_ones_are_not(
         ).status_code
         == 200
     )
+
+
+@pytest.mark.redis
+def test_with_redis_the_presenter_hears_answers_as_server_sent_events(
+    queue, live_session, facilitator
+):
+    client = queue.flask_app.test_client()
+    from tests.conftest import Auth
+
+    Auth(client).login(facilitator)
+    page = client.get(f"/workshops/{live_session.id}/present").get_data(as_text=True)
+    assert f'data-events-url="/workshops/{live_session.id}/events"' in page
+    assert 'hx-trigger="every 10s, workshop-update from:body"' in page
+    response = client.get(f"/workshops/{live_session.id}/events", buffered=False)
+    assert response.mimetype == "text/event-stream"
+    chunks = iter(response.response)
+    first = next(chunks)
+    assert (first.decode() if isinstance(first, bytes) else first).startswith("retry:")
+    key = services.get_owned_slide(facilitator.id, live_session.ids["single"]).options[0]["key"]
+    answer(live_session, live_session.ids["single"], choices=(key,))
+    event = next(chunks)
+    assert 'event: update\ndata: "results"' in (
+        event.decode() if isinstance(event, bytes) else event
+    )
+    response.close()
