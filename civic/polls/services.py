@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_request_context, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -1002,15 +1002,59 @@ def _snapshot(user: User, now: datetime) -> tuple[str | None, str | None]:
     return tally.age_band(user.birth_year, now.year), user.gender
 
 
+# The vote's hot path runs the same few statements thousands of times: they are built once,
+# on the tables (plain Core, no ORM bulk-persistence layer), with bound parameters.
+_PARTICIPATION = PollParticipation.__table__
+_BALLOT = PollBallot.__table__
+_CHOICE = PollBallotChoice.__table__
+_OPTION_SHARD = PollOptionShard.__table__
+_PARTICIPANT_SHARD = PollParticipantShard.__table__
+_INSERT_PARTICIPATION = (
+    insert(_PARTICIPATION)
+    .values(
+        poll_id=bindparam("poll_id"),
+        voter_id=bindparam("voter_id"),
+        district_id=bindparam("district_id"),
+        version=1,
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(_PARTICIPATION.c.id)
+)
+_INSERT_BALLOT = insert(_BALLOT)
+_INSERT_CHOICE = insert(_CHOICE)
+_BUMP_OPTION = (
+    update(_OPTION_SHARD)
+    .where(
+        _OPTION_SHARD.c.option_id == bindparam("option"),
+        _OPTION_SHARD.c.shard == bindparam("in_shard"),
+    )
+    .values(count=_OPTION_SHARD.c.count + bindparam("delta"))
+)
+_BUMP_PARTICIPANTS = (
+    update(_PARTICIPANT_SHARD)
+    .where(
+        _PARTICIPANT_SHARD.c.poll_id == bindparam("poll"),
+        _PARTICIPANT_SHARD.c.shard == bindparam("in_shard"),
+    )
+    .values(count=_PARTICIPANT_SHARD.c.count + 1)
+)
+_READ_COUNTS = union_all(
+    select(
+        literal(0).label("option_id"), func.coalesce(func.sum(_PARTICIPANT_SHARD.c.count), 0)
+    ).where(_PARTICIPANT_SHARD.c.poll_id == bindparam("poll")),
+    select(_OPTION_SHARD.c.option_id, func.sum(_OPTION_SHARD.c.count))
+    .where(_OPTION_SHARD.c.poll_id == bindparam("poll"))
+    .group_by(_OPTION_SHARD.c.option_id),
+)
+
+
 def _bump(deltas: dict[int, int], shard: int) -> None:
     # One order for every transaction (ascending option id) so two voters never deadlock.
     for option_id in sorted(deltas):
         if deltas[option_id]:
             db.session.execute(
-                update(PollOptionShard)
-                .where(PollOptionShard.option_id == option_id, PollOptionShard.shard == shard)
-                .values(count=PollOptionShard.count + deltas[option_id]),
-                execution_options={"synchronize_session": False},
+                _BUMP_OPTION, {"option": option_id, "in_shard": shard, "delta": deltas[option_id]}
             )
 
 
@@ -1043,31 +1087,22 @@ def _commit_and_read_counts(poll: Poll) -> None:
     """Commit, then read the poll's counters as committed (one statement, one snapshot) into
     the loaded poll, so the receipt renders without reloading anything."""
     _commit_keeping_loaded()
-    participants = select(
-        literal(0).label("option_id"), func.coalesce(func.sum(PollParticipantShard.count), 0)
-    ).where(PollParticipantShard.poll_id == poll.id)
-    options = (
-        select(PollOptionShard.option_id, func.sum(PollOptionShard.count))
-        .where(PollOptionShard.poll_id == poll.id)
-        .group_by(PollOptionShard.option_id)
-    )
-    counts = dict(db.session.execute(union_all(participants, options)).all())
+    counts = dict(db.session.execute(_READ_COUNTS, {"poll": poll.id}).all())
     set_committed_value(poll, "participant_count", counts.get(0, 0))
     for option in poll.options:
         set_committed_value(option, "vote_count", counts.get(option.id, 0))
 
 
+_LOAD_POLL_AND_KEY = (
+    select(Poll, PollKey.key)
+    .outerjoin(PollKey, PollKey.poll_id == Poll.id)
+    .where(Poll.id == bindparam("poll_id"))
+    .options(joinedload(Poll.options))
+)
+
+
 def _load_poll_and_key(poll_id: int) -> tuple[Poll, bytes | None]:
-    row = (
-        db.session.execute(
-            select(Poll, PollKey.key)
-            .outerjoin(PollKey, PollKey.poll_id == Poll.id)
-            .where(Poll.id == poll_id)
-            .options(joinedload(Poll.options))
-        )
-        .unique()
-        .first()
-    )
+    row = db.session.execute(_LOAD_POLL_AND_KEY, {"poll_id": poll_id}).unique().first()
     if row is None:
         raise NotFound(_l("This poll does not exist."))
     return row[0], row[1]
@@ -1112,20 +1147,16 @@ def cast_vote(
 def _insert_vote(
     poll: Poll, user: User, chosen: list[int], pseudonym: str, now: datetime
 ) -> VoteReceipt:
-    # Core inserts: the hot path skips the ORM's unit of work (a third of its Python time).
     age, gender = _snapshot(user, now)
     try:
         participation_id = db.session.execute(
-            insert(PollParticipation)
-            .values(
-                poll_id=poll.id,
-                voter_id=user.id,
-                district_id=user.verified_district_id or user.home_district_id,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(PollParticipation.id)
+            _INSERT_PARTICIPATION,
+            {
+                "poll_id": poll.id,
+                "voter_id": user.id,
+                "district_id": user.verified_district_id or user.home_district_id,
+                "now": now,
+            },
         ).scalar_one()  # the unique (poll, voter) pair decides here
     except IntegrityError as exc:
         db.session.rollback()
@@ -1133,26 +1164,22 @@ def _insert_vote(
     ballot_id = PollBallot.new_id()
     shard = secrets.randbelow(SHARDS)
     db.session.execute(
-        insert(PollBallot).values(
-            id=ballot_id,
-            poll_id=poll.id,
-            pseudonym=pseudonym,
-            shard=shard,
-            age_band=age,
-            gender=gender,
-        )
+        _INSERT_BALLOT,
+        {
+            "id": ballot_id,
+            "poll_id": poll.id,
+            "pseudonym": pseudonym,
+            "shard": shard,
+            "age_band": age,
+            "gender": gender,
+        },
     )
     db.session.execute(
-        insert(PollBallotChoice),
+        _INSERT_CHOICE,
         [{"ballot_id": ballot_id, "poll_id": poll.id, "option_id": oid} for oid in chosen],
     )
     _bump({oid: 1 for oid in chosen}, shard)
-    db.session.execute(
-        update(PollParticipantShard)
-        .where(PollParticipantShard.poll_id == poll.id, PollParticipantShard.shard == shard)
-        .values(count=PollParticipantShard.count + 1),
-        execution_options={"synchronize_session": False},
-    )
+    db.session.execute(_BUMP_PARTICIPANTS, {"poll": poll.id, "in_shard": shard})
     _commit_and_read_counts(poll)
     crossed = poll.participant_count >= poll.threshold and _open_agenda_if_reached(poll, now)
     participation = PollParticipation(
