@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from civic.challenges import files, services
+from civic.challenges.cli import import_dataset_command
 from civic.challenges.forms import (
     AcceptTermsForm,
     AnswerForm,
@@ -47,6 +48,7 @@ from civic.core.rendering import render
 from civic.core.time import utcnow
 
 bp = Blueprint("challenges", __name__, url_prefix="/challenges")
+bp.cli.add_command(import_dataset_command)
 
 
 @bp.context_processor
@@ -347,6 +349,13 @@ def download(dataset_id: int):
     return response
 
 
+def _upload_limit() -> int:
+    """The largest dataset the web form takes: the request limit caps the dataset limit.
+    Larger files go in with `civic challenges import-dataset`."""
+    request_limit = current_app.config.get("MAX_CONTENT_LENGTH") or services.dataset_max_bytes()
+    return min(services.dataset_max_bytes(), request_limit)
+
+
 def _dataset_form(form: DatasetForm) -> DatasetForm:
     form.challenge.choices = choices(
         [(0, _("No challenge"))]
@@ -382,8 +391,6 @@ def _dataset_input(form: DatasetForm, existing=None) -> services.DatasetInput:
 @staff_required
 def new_dataset():
     """Staff publish a dataset with its classification metadata."""
-    # Datasets can be far larger than other uploads; the file is streamed to storage.
-    request.max_content_length = services.dataset_max_bytes() + 1024 * 1024
     form = _dataset_form(DatasetForm())
     status = 200
     if form.validate_on_submit():
@@ -406,7 +413,7 @@ def new_dataset():
         "challenges/dataset_form.html",
         form=form,
         status=status,
-        max_bytes=services.dataset_max_bytes(),
+        max_bytes=_upload_limit(),
         item=None,
     )
 
@@ -1325,7 +1332,6 @@ def submit(slug: str, team_id: int):
         abort(403)
     submission = services.team_submission(challenge.id, item.id)
     latest = submission.versions[-1] if submission and submission.versions else None
-    request.max_content_length = services.archive_max_bytes() + 1024 * 1024
     if request.method == "GET":
         data = {"members": [m.user_id for m in item.members]}
         if latest:

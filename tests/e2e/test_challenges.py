@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from civic.challenges import services
 from civic.challenges.seeds import move_challenge_to
-from tests.challenges.conftest import CSV_TEXT, innovation, make_challenge  # noqa: F401
+from tests.challenges.conftest import CSV_TEXT, innovation, make_challenge, make_team  # noqa: F401
 from tests.challenges.test_services import dataset_input
 from tests.conftest import DEMO_PASSWORD
 from tests.e2e.conftest import check_accessibility, check_fits_phone
@@ -190,3 +190,82 @@ def test_challenge_cycle_on_a_phone(live_server, browser, app, innovation, make_
         phone.close()
         office.close()
         chambers.close()
+
+
+def test_every_other_challenge_page_is_accessible_on_a_phone(
+    live_server,
+    browser,
+    app,
+    innovation,
+    make_user,
+    make_team,  # noqa: F811
+):
+    """Staff, judge and team pages not visited above: axe and 360 px on each, without JS errors."""
+    from tests.challenges.conftest import judged_challenge, score_all
+
+    base = live_server.url
+    challenge, subs, panel = judged_challenge(innovation, make_user, make_team, teams=2, judges=3)
+    score_all(challenge, subs, panel, [[5, 2], [4, 3], [1, 3]])
+    dataset = services.create_dataset(
+        innovation.id,
+        dataset_input(challenge_id=challenge.id),
+        io.BytesIO(CSV_TEXT.encode()),
+        "stops.csv",
+    )
+    problem = services.create_problem(
+        innovation.id,
+        services.ProblemInput("Buses bunch", "Three at once", "Riders", "Complaints", "1000"),
+    )
+    services.comment_problem(innovation.id, problem.id, "We have GPS data.")
+    owner = subs[0].team.members[0].user
+    errors: list[str] = []
+    office = browser.new_context(viewport={"width": 390, "height": 844})
+    team_context = browser.new_context(viewport={"width": 390, "height": 844})
+    judge_context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        for context, who, paths in (
+            (
+                office,
+                innovation.email,
+                [
+                    "/challenges/",
+                    "/challenges/problems",
+                    f"/challenges/problems/{problem.id}",
+                    "/challenges/problems/new",
+                    "/challenges/new",
+                    f"/challenges/{challenge.slug}/manage",
+                    f"/challenges/{challenge.slug}/edit",
+                    f"/challenges/{challenge.slug}/rubric",
+                    f"/challenges/{challenge.slug}/prizes",
+                    f"/challenges/{challenge.slug}/terms",
+                    f"/challenges/{challenge.slug}/results",
+                    "/challenges/datasets",
+                    "/challenges/datasets/new",
+                    f"/challenges/datasets/{dataset.id}",
+                    f"/challenges/datasets/{dataset.id}/edit",
+                    f"/challenges/submissions/{subs[0].id}",
+                ],
+            ),
+            (
+                team_context,
+                owner.email,
+                [
+                    "/challenges/teams",
+                    f"/challenges/teams/{subs[0].team_id}",
+                    f"/challenges/{challenge.slug}",
+                ],
+            ),
+            (judge_context, panel[0].email, ["/challenges/judging"]),
+        ):
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            sign_in(page, base, who)
+            for path in paths:
+                visit(page, base + path)
+                assert page.locator("h1").count() == 1, path
+        assert errors == []
+    finally:
+        office.close()
+        team_context.close()
+        judge_context.close()
