@@ -124,7 +124,7 @@ ACCESS_LABELS = {
     "registered": _l("Registered teams that accepted the data terms"),
     "closed": _l("Closed: city staff only"),
 }
-ACCESS_SHORT = {"open": _l("Open"), "registered": _l("Registered teams"), "closed": _l("Closed")}
+ACCESS_SHORT = {"open": _l("Open to all"), "registered": _l("Registered teams"), "closed": _l("Closed (staff only)")}
 COLLECTION_LABELS = {
     "manual": _l("Manual"),
     "machine": _l("Machine-generated"),
