@@ -108,7 +108,10 @@ def load(url: str, count: int, residents: int) -> dict:
         for code, cid in codes.items():
             c = services.get_category(cid)
             categories[code] = SimpleNamespace(
-                id=c.id, department_id=c.department_id, is_sensitive=c.is_sensitive, target_days=c.target_days
+                id=c.id,
+                department_id=c.department_id,
+                is_sensitive=c.is_sensitive,
+                target_days=c.target_days,
             )
         fast_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
         for i in range(residents):
@@ -452,7 +455,7 @@ def main() -> None:
     results: dict = {"reports": args.reports}
 
     port = free_port()
-    server = start_gunicorn(args, port, {"CIVIC_REPORT_MAP_CACHE": "0"})
+    server = start_gunicorn(args, port, {"CIVIC_REPORT_MAP_INDEX": "1"})
     try:
         client = Client(port)
         latency(client, [TRIVIAL_PATH] * 20)  # warm the workers
@@ -546,7 +549,7 @@ def main() -> None:
 
     # The whole-city view again with the map cache on (what most visitors open).
     port = free_port()
-    server = start_gunicorn(args, port, {"CIVIC_REPORT_MAP_CACHE": "1"})
+    server = start_gunicorn(args, port, {"CIVIC_REPORT_MAP_INDEX": "0"})
     try:
         client = Client(port)
         paths = [f"/reports/map.json?bbox={city}&zoom=12"] * args.samples

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -193,6 +194,14 @@ class Report(db.Model):
         Index("ix_report_position", "latitude", "longitude"),
         Index("ix_report_state_created", "state", "created_at"),
         Index("ix_report_category_created", "category_id", "created_at"),
+        # Open311's most common query: a service's open requests, newest first.
+        Index(
+            "ix_report_open_category_created",
+            "category_id",
+            "created_at",
+            postgresql_where=text("state IN ('new', 'acknowledged', 'in_progress')"),
+            sqlite_where=text("state IN ('new', 'acknowledged', 'in_progress')"),
+        ),
         Index("ix_report_district_created", "district_id", "created_at"),
         Index("ix_report_department_state", "department_id", "state"),
         Index("ix_report_created_at", "created_at"),

@@ -468,15 +468,16 @@ def request_list(fmt: str):
     codes = _arg("service_code")
     if codes:
         wanted = [c.strip() for c in codes.split(",") if c.strip()]
-        query = query.where(
-            Report.category_id.in_(select(Category.id).where(Category.code.in_(wanted)))
-        )
+        ids = list(db.session.scalars(select(Category.id).where(Category.code.in_(wanted))))
+        query = query.where(Report.category_id.in_(ids or [-1]))
     statuses = _arg("status")
     if statuses:
         values = [s.strip().lower() for s in statuses.split(",") if s.strip()]
         if any(v not in ("open", "closed") for v in values):
             raise Open311Error(400, _("status must be open, closed or both."))
-        query = query.where(Report.state.in_(workflow.states_for_open311(values)))
+        wanted_states = workflow.states_for_open311(values)
+        # In workflow order, so that PostgreSQL matches the partial index on open reports.
+        query = query.where(Report.state.in_([s for s in workflow.STATES if s in wanted_states]))
     page_size = min(max(_int_arg("page_size", MAX_RESULTS), 1), MAX_RESULTS)
     page = max(_int_arg("page", 1), 1)
     rows = db.session.execute(

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import current_app, url_for
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -69,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "CIVIC_REPORT_PLACES_FILE": str(SEEDS_DIR / "reports_places.json"),
     "CIVIC_REPORT_MAP_POINT_ZOOM": 15,
     "CIVIC_REPORT_MAP_MAX_POINTS": 1000,
-    "CIVIC_REPORT_MAP_CACHE": 1,
+    "CIVIC_REPORT_MAP_INDEX": 1,
     "CIVIC_OPEN311_JURISDICTION": "",
     # Links in e-mails sent by a worker, where there is no request to take the host from.
     "CIVIC_BASE_URL": "http://127.0.0.1:5000",
@@ -1660,15 +1661,6 @@ def list_my_reports(user_id: int) -> list[Report]:
     )
 
 
-_map_cache: dict[tuple, dict] = {}
-_MAP_CACHE_SIZE = 256
-
-
-def _data_version() -> tuple:
-    """Changes whenever any report is created or changed (two index lookups)."""
-    return tuple(db.session.execute(select(func.max(Report.id), func.max(Report.updated_at))).one())
-
-
 def _cell(column, offset: float, size: float):
     # Offsetting makes every value positive, so integer truncation is a floor on any database.
     shifted = (column + offset) / size
@@ -1678,27 +1670,64 @@ def _cell(column, offset: float, size: float):
 
 
 def map_data(
-    bbox: tuple[float, float, float, float] | None,
-    zoom: int,
-    filters: ReportFilters,
-    use_cache: bool | None = None,
+    bbox: tuple[float, float, float, float] | None, zoom: int, filters: ReportFilters
 ) -> dict[str, Any]:
     """Public reports in a viewport, compact: single points when zoomed in and not too many,
-    otherwise counts per grid cell computed in the database (so 200,000 reports never travel
-    to the browser). Counts are exact: a cell of one is drawn as a marker, never a "cluster"."""
+    otherwise exact counts per grid cell (a cell of one is drawn as a marker, never as a
+    "cluster of one"), so that 200,000 reports never travel to the browser.
+
+    Served from the in-memory index (mapindex.py) unless CIVIC_REPORT_MAP_INDEX is 0, when
+    the database aggregates instead (kept for comparison and for tiny deployments)."""
     zoom = max(0, min(int(zoom), 22))
-    if use_cache is None:
-        use_cache = bool(setting("CIVIC_REPORT_MAP_CACHE"))
-    key = (bbox and tuple(round(v, 5) for v in bbox), zoom, filters.key())
-    version = _data_version() if use_cache else None
-    if use_cache:
-        cached = _map_cache.get(key)
-        if cached is not None and cached["version"] == version:
-            return cached["data"]
+    if not setting("CIVIC_REPORT_MAP_INDEX"):
+        return _map_data_sql(bbox, zoom, filters)
+    from civic.reports import mapindex
+
+    snapshot = mapindex.get_index(current_app._get_current_object()).refresh()
+    start = mapindex._seconds(_start_of(filters.date_from)) if filters.date_from else None
+    end = (
+        mapindex._seconds(_start_of(filters.date_to + timedelta(days=1)))
+        if filters.date_to
+        else None
+    )
+    mask = mapindex.select_rows(snapshot, bbox, filters, start, end)
+    max_points = setting("CIVIC_REPORT_MAP_MAX_POINTS")
+    total = int(mask.sum())
+    if zoom >= setting("CIVIC_REPORT_MAP_POINT_ZOOM") and total <= max_points:
+        now = mapindex._seconds(utcnow())
+        open_codes = {workflow.STATE_CODES[s] for s in workflow.OPEN_STATES}
+        order = np.argsort(-snapshot.ids[mask], kind="stable")
+        rows = zip(
+            snapshot.ids[mask][order].tolist(),
+            snapshot.lat[mask][order].tolist(),
+            snapshot.lon[mask][order].tolist(),
+            snapshot.category[mask][order].tolist(),
+            snapshot.state[mask][order].tolist(),
+            snapshot.due[mask][order].tolist(),
+            strict=True,
+        )
+        return {
+            "mode": "points",
+            "total": total,
+            "points": [
+                [i, round(la, 6), round(lo, 6), c, st, int(st in open_codes and now > due)]
+                for i, la, lo, c, st, due in rows
+            ],
+        }
+    return {
+        "mode": "clusters",
+        "total": total,
+        "clusters": mapindex.bin_cells(snapshot, mask, grid_size_for_zoom(zoom)),
+    }
+
+
+def _map_data_sql(
+    bbox: tuple[float, float, float, float] | None, zoom: int, filters: ReportFilters
+) -> dict[str, Any]:
+    """The same answer as map_data, aggregated by the database."""
     base = _apply_filters(_public(select()), filters)
     if bbox:
         base = within_bbox(base, Report.public_latitude, Report.public_longitude, bbox)
-    data: dict[str, Any] | None = None
     max_points = setting("CIVIC_REPORT_MAP_MAX_POINTS")
     if zoom >= setting("CIVIC_REPORT_MAP_POINT_ZOOM"):
         rows = db.session.execute(
@@ -1715,10 +1744,9 @@ def map_data(
         ).all()
         if len(rows) <= max_points:
             now = utcnow()
-            data = {
+            return {
                 "mode": "points",
                 "total": len(rows),
-                # [id, lat, lon, category id, state index, overdue 0/1]
                 "points": [
                     [
                         r.id,
@@ -1731,31 +1759,24 @@ def map_data(
                     for r in rows
                 ],
             }
-    if data is None:
-        size = grid_size_for_zoom(zoom)
-        gy = _cell(Report.public_latitude, 90.0, size).label("gy")
-        gx = _cell(Report.public_longitude, 180.0, size).label("gx")
-        rows = db.session.execute(
-            base.add_columns(
-                gy,
-                gx,
-                func.count().label("n"),
-                func.avg(Report.public_latitude).label("lat"),
-                func.avg(Report.public_longitude).label("lon"),
-                func.max(Report.id).label("last_id"),
-            ).group_by(gy, gx)
-        ).all()
-        data = {
-            "mode": "clusters",
-            "total": sum(r.n for r in rows),
-            # [count, lat, lon, id of the newest report (for a cell of one)]
-            "clusters": [[r.n, round(r.lat, 5), round(r.lon, 5), r.last_id] for r in rows],
-        }
-    if use_cache:
-        if len(_map_cache) >= _MAP_CACHE_SIZE:
-            _map_cache.pop(next(iter(_map_cache)))
-        _map_cache[key] = {"version": version, "data": data}
-    return data
+    size = grid_size_for_zoom(zoom)
+    gy = _cell(Report.public_latitude, 90.0, size).label("gy")
+    gx = _cell(Report.public_longitude, 180.0, size).label("gx")
+    rows = db.session.execute(
+        base.add_columns(
+            gy,
+            gx,
+            func.count().label("n"),
+            func.avg(Report.public_latitude).label("lat"),
+            func.avg(Report.public_longitude).label("lon"),
+            func.max(Report.id).label("last_id"),
+        ).group_by(gy, gx)
+    ).all()
+    return {
+        "mode": "clusters",
+        "total": sum(r.n for r in rows),
+        "clusters": [[r.n, round(r.lat, 5), round(r.lon, 5), r.last_id] for r in rows],
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,6 +167,7 @@ def upgrade():
     with op.batch_alter_table('report', schema=None) as batch_op:
         batch_op.create_index('ix_report_assignee_id', ['assignee_id'], unique=False)
         batch_op.create_index('ix_report_category_created', ['category_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_report_open_category_created', ['category_id', 'created_at'], unique=False, postgresql_where=sa.text("state IN ('new', 'acknowledged', 'in_progress')"), sqlite_where=sa.text("state IN ('new', 'acknowledged', 'in_progress')"))
         batch_op.create_index('ix_report_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_report_department_state', ['department_id', 'state'], unique=False)
         batch_op.create_index('ix_report_district_created', ['district_id', 'created_at'], unique=False)
@@ -245,6 +246,7 @@ def downgrade():
         batch_op.drop_index('ix_report_district_created')
         batch_op.drop_index('ix_report_department_state')
         batch_op.drop_index('ix_report_created_at')
+        batch_op.drop_index('ix_report_open_category_created')
         batch_op.drop_index('ix_report_category_created')
         batch_op.drop_index('ix_report_assignee_id')
 

@@ -307,7 +307,7 @@ def test_sensitive_reports_are_public_only_to_about_100_m(submit):
         )
         <= 75
     )
-    data = services.map_data(None, 18, services.ReportFilters(), use_cache=False)
+    data = services.map_data(None, 18, services.ReportFilters())
     assert data["points"][0][1:3] == [report.public_latitude, report.public_longitude]
     plain = submit("tree", at=(-22.98123, -46.67456))
     assert (plain.public_latitude, plain.public_longitude) == (plain.latitude, plain.longitude)
@@ -612,13 +612,20 @@ def test_filters_and_public_visibility(app, submit, categories, districts, make_
     )
 
 
-def test_map_data_points_when_zoomed_in_and_exact_counts_when_zoomed_out(app, submit):
+@pytest.fixture(params=["index", "sql"])
+def map_source(request, app):
+    """Both ways of answering the map: the in-memory index and the database's aggregation."""
+    app.config["CIVIC_REPORT_MAP_INDEX"] = 1 if request.param == "index" else 0
+    return request.param
+
+
+def test_map_data_points_when_zoomed_in_and_exact_counts_when_zoomed_out(app, submit, map_source):
     for i in range(5):
         submit(at=(CENTRO[0] + i * 0.0005, CENTRO[1]))
     submit(at=RIBEIRA)
-    points = services.map_data(None, 16, services.ReportFilters(), use_cache=False)
+    points = services.map_data(None, 16, services.ReportFilters())
     assert points["mode"] == "points" and len(points["points"]) == 6
-    clusters = services.map_data(None, 11, services.ReportFilters(), use_cache=False)
+    clusters = services.map_data(None, 11, services.ReportFilters())
     assert clusters["mode"] == "clusters"
     assert sorted(c[0] for c in clusters["clusters"]) == [1, 5]
     single = next(c for c in clusters["clusters"] if c[0] == 1)
@@ -626,19 +633,43 @@ def test_map_data_points_when_zoomed_in_and_exact_counts_when_zoomed_out(app, su
         r.id for r in db.session.scalars(select(Report)) if r.latitude == RIBEIRA[0]
     )
     bbox = (CENTRO[0] - 0.01, CENTRO[1] - 0.01, CENTRO[0] + 0.01, CENTRO[1] + 0.01)
-    assert services.map_data(bbox, 16, services.ReportFilters(), use_cache=False)["total"] == 5
+    assert services.map_data(bbox, 16, services.ReportFilters())["total"] == 5
     app.config["CIVIC_REPORT_MAP_MAX_POINTS"] = 3
-    assert (
-        services.map_data(None, 16, services.ReportFilters(), use_cache=False)["mode"] == "clusters"
-    )
+    assert services.map_data(None, 16, services.ReportFilters())["mode"] == "clusters"
 
 
-def test_map_cache_follows_every_change(submit, make_staff):
+def test_map_data_follows_every_change(app, submit, make_staff, categories, map_source):
     first = submit()
-    before = services.map_data(None, 16, services.ReportFilters(states=("new",)))
-    assert before["total"] == 1
-    services.change_state(make_staff("roads").id, first.id, "acknowledged", "Seen")
-    assert services.map_data(None, 16, services.ReportFilters(states=("new",)))["total"] == 0
+    new_only = services.ReportFilters(states=("new",))
+    assert services.map_data(None, 16, new_only)["total"] == 1
+    staff = make_staff("roads")
+    services.change_state(staff.id, first.id, "acknowledged", "Seen")
+    assert services.map_data(None, 16, new_only)["total"] == 0
+    second = submit(at=PORTO)
+    assert services.map_data(None, 16, services.ReportFilters())["total"] == 2
+    services.set_hidden(staff.id, second.id, True, "Spam")
+    assert services.map_data(None, 16, services.ReportFilters())["total"] == 1
+    services.recategorise(staff.id, first.id, categories["streetlight"].id)
+    by_category = services.ReportFilters(category_ids=(categories["streetlight"].id,))
+    assert services.map_data(None, 16, by_category)["points"][0][0] == first.id
+    with app.test_request_context("/"):
+        pending = submit(reporter_email="z@example.org", at=RIBEIRA)
+    assert services.map_data(None, 16, services.ReportFilters())["total"] == 1
+    services.confirm_report(services.report_confirm_token(pending))
+    assert services.map_data(None, 16, services.ReportFilters())["total"] == 2
+    today = utcnow().date()
+    assert (
+        services.map_data(None, 12, services.ReportFilters(date_from=today - timedelta(days=1)))[
+            "total"
+        ]
+        == 2
+    )
+    assert (
+        services.map_data(None, 12, services.ReportFilters(date_to=today - timedelta(days=2)))[
+            "total"
+        ]
+        == 0
+    )
 
 
 def test_statistics(submit, make_staff):
