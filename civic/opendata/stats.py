@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from civic.core.i18n import pick_text
@@ -248,7 +249,7 @@ def report_hotspots(days: int = 90, now: datetime | None = None) -> Chart:
             round((i + 0.5) * HOTSPOT_CELL_DEGREES, 5),
             round((j + 0.5) * HOTSPOT_CELL_DEGREES, 5),
             n,
-            _("%(count)s reports", count=n),
+            ngettext("%(num)s report", "%(num)s reports", n),
         )
         for (i, j), n in sorted(cells.items(), key=lambda item: -item[1])
         if n >= 2
@@ -307,7 +308,7 @@ def poll_results(poll_id: int, now: datetime | None = None) -> Chart | None:
         labels=tuple(pick_text(o.label).text for o in poll.options),
         series=(Series(_("Votes"), tuple(float(o.vote_count) for o in poll.options)),),
         label_heading=_("Option"),
-        note=_("%(count)s participants", count=poll.participant_count),
+        note=ngettext("%(num)s participant", "%(num)s participants", poll.participant_count),
     )
 
 
@@ -391,7 +392,7 @@ def budget_results(budget_id: int) -> Chart | None:
             ),
         ),
         label_heading=_("Project"),
-        note=_("%(count)s ballots", count=result.voters),
+        note=ngettext("%(num)s ballot", "%(num)s ballots", result.voters),
     )
 
 
