@@ -124,7 +124,11 @@ ACCESS_LABELS = {
     "registered": _l("Registered teams that accepted the data terms"),
     "closed": _l("Closed: city staff only"),
 }
-ACCESS_SHORT = {"open": _l("Open to all"), "registered": _l("Registered teams"), "closed": _l("Closed (staff only)")}
+ACCESS_SHORT = {
+    "open": _l("Open to all"),
+    "registered": _l("Registered teams"),
+    "closed": _l("Closed (staff only)"),
+}
 COLLECTION_LABELS = {
     "manual": _l("Manual"),
     "machine": _l("Machine-generated"),
@@ -206,6 +210,12 @@ LICENCE_CHECK_LABELS = {
 PROFILE_ERRORS = {
     "missing": _l("The file is missing from storage."),
     "unreadable": _l("The file could not be read as its declared type."),
+}
+TIE_LABELS = {
+    "raw": _l("tie broken by the raw mean"),
+    "criterion": _l("tie broken by the criteria, heaviest first"),
+    "submitted_at": _l("tie broken by the earlier submission"),
+    "id": _l("tie broken by the submission number"),
 }
 CHANGE_LABELS = {
     "rules.change": _l("Rules or dates changed"),
@@ -2382,8 +2392,8 @@ def save_scores(
 ) -> JudgeAssignment:
     """Save a judge's 0–5 scores with comments, and optionally lock them.
 
-    One score per judge, submission and criterion (a database constraint): a concurrent save
-    that loses the insert updates the row instead."""
+    One score per judge, submission and criterion (a database constraint); saves of one sheet
+    are serialised by a lock on its assignment."""
     row = _assignment(submission_id, judge_id)
     if row is None:
         raise NotAllowed(_l("You are not assigned to this submission."))
@@ -2393,9 +2403,6 @@ def save_scores(
         )
     if row.state != "assigned":
         raise NotAllowed(_l("You are not assigned to this submission."))
-    row = db.session.scalar(
-        select(JudgeAssignment).where(JudgeAssignment.id == row.id).with_for_update()
-    )
     if row.locked_at is not None:
         raise Conflict(_l("Your scores are locked. An administrator can reopen them."))
     challenge = row.submission.challenge
@@ -2415,6 +2422,17 @@ def save_scores(
                 _l("Scores are whole numbers from 0 to 5."), field=f"score_{criterion_id}"
             )
         clean[criterion_id] = value
+    # Take the assignment's write lock (a row lock on PostgreSQL, the database's write lock on
+    # SQLite) before reading, so two saves by one judge run one after the other, never mixed.
+    db.session.execute(
+        update(JudgeAssignment)
+        .where(JudgeAssignment.id == row.id)
+        .values(state=JudgeAssignment.state)
+    )
+    db.session.refresh(row)
+    if row.locked_at is not None or row.state != "assigned":
+        db.session.rollback()
+        raise Conflict(_l("Your scores are locked. An administrator can reopen them."))
     for criterion_id, value in clean.items():
         comment = (comments.get(criterion_id) or "").strip()[:MAX_TEXT]
         for _attempt in range(3):
@@ -2442,6 +2460,8 @@ def save_scores(
                 break
             except IntegrityError:
                 continue
+        else:
+            raise Conflict(_l("Your scores were being saved twice at once. Please try again."))
     row.feedback = (feedback or "").strip()[:MAX_TEXT] or None
     if lock:
         db.session.flush()

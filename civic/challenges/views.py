@@ -68,6 +68,7 @@ def _helpers():
         "is_staff_user": services.is_staff(_viewer()),
         "country_name": _country_name,
         "change_labels": services.CHANGE_LABELS,
+        "tie_labels": services.TIE_LABELS,
     }
 
 

@@ -576,3 +576,13 @@ def test_forms_need_the_csrf_token(csrf_app, make_user):
         data={"name": "X", "org_type": "startup", "registration_number": "1", "country": "BR"},
     )
     assert response.status_code == 400 and services.list_my_teams(user.id) == []
+
+
+def test_results_say_which_rule_broke_a_tie(app, innovation, make_user, make_team):
+    challenge, subs, panel = judged_challenge(innovation, make_user, make_team, teams=2, judges=3)
+    score_all(challenge, subs, panel)  # every sheet 3 everywhere: a perfect tie
+    staff = login(app.test_client(), innovation)
+    page = staff.get(f"/challenges/{challenge.slug}/results").get_data(as_text=True)
+    assert "Preview: not published" in page
+    assert "tie broken by the earlier submission" in page
+    assert page.index(f'id="s{subs[0].id}"') < page.index(f'id="s{subs[1].id}"')
