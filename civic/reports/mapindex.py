@@ -94,9 +94,30 @@ class MapIndex:
             else:
                 query = query.where(Report.updated_at > self.seen_until - OVERLAP)
             rows = db.session.execute(query).all()
-            if rows:
+            if rows and self.seen_until is None:
+                self._load(rows)
+            elif rows:
                 self._apply(rows)
             return self.snapshot
+
+    def _load(self, rows) -> None:
+        """The first read: every public report, converted column by column."""
+        (ids, confirmed, hidden, lat, lon, category, state, district, created, due, updated) = zip(
+            *rows, strict=True
+        )
+        self.snapshot = Snapshot(
+            ids=np.array(ids, dtype=np.int64),
+            lat=np.array(lat, dtype=np.float64),
+            lon=np.array(lon, dtype=np.float64),
+            category=np.array(category, dtype=np.int32),
+            state=np.array([STATE_CODES[s] for s in state], dtype=np.int8),
+            district=np.array(district, dtype=np.int32),
+            created=np.array([_seconds(t) for t in created], dtype=np.int64),
+            due=np.array([_seconds(t) for t in due], dtype=np.int64),
+            alive=np.ones(len(ids), dtype=bool),
+        )
+        self.position = {report_id: index for index, report_id in enumerate(ids)}
+        self.seen_until = max(updated)
 
     def _apply(self, rows) -> None:
         current = self.snapshot
@@ -169,7 +190,8 @@ def select_rows(snapshot: Snapshot, bbox, filters, start_seconds, end_seconds) -
 
 
 def bin_cells(snapshot: Snapshot, mask: np.ndarray, size: float) -> list[list]:
-    """Exact counts per grid cell: [count, mean lat, mean lon, newest id] each."""
+    """Exact counts per grid cell: [count, mean lat, mean lon, the report's id if it is the
+    only one in the cell, else 0]."""
     if not mask.any():
         return []
     lat, lon, ids = snapshot.lat[mask], snapshot.lon[mask], snapshot.ids[mask]
@@ -179,11 +201,24 @@ def bin_cells(snapshot: Snapshot, mask: np.ndarray, size: float) -> list[list]:
     gx -= gx.min()
     width = int(gx.max()) + 1
     keys = gy * width + gx
-    cells, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    sum_lat = np.bincount(inverse, weights=lat)
-    sum_lon = np.bincount(inverse, weights=lon)
-    newest = np.zeros(len(cells), dtype=np.int64)
-    np.maximum.at(newest, inverse, ids)
+    span = int(keys.max()) + 1
+    if span <= 4_000_000:
+        # Counting into a dense array is linear; sorting 200,000 keys is not.
+        all_counts = np.bincount(keys, minlength=span)
+        cells = np.flatnonzero(all_counts)
+        counts = all_counts[cells]
+        sum_lat = np.bincount(keys, weights=lat, minlength=span)[cells]
+        sum_lon = np.bincount(keys, weights=lon, minlength=span)[cells]
+        # The id matters for cells of one (drawn as that report's marker): there the sum of
+        # ids is the id, and bincount is much faster than a per-cell maximum.
+        sums = np.bincount(keys, weights=ids, minlength=span)[cells]
+        newest = np.where(counts == 1, sums, 0).astype(np.int64)
+    else:
+        cells, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        sum_lat = np.bincount(inverse, weights=lat)
+        sum_lon = np.bincount(inverse, weights=lon)
+        newest = np.zeros(len(cells), dtype=np.int64)
+        np.maximum.at(newest, inverse, ids)
     return [
         [int(n), round(float(a) / n, 5), round(float(b) / n, 5), int(i)]
         for n, a, b, i in zip(counts, sum_lat, sum_lon, newest, strict=True)

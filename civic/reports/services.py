@@ -1769,13 +1769,15 @@ def _map_data_sql(
             func.count().label("n"),
             func.avg(Report.public_latitude).label("lat"),
             func.avg(Report.public_longitude).label("lon"),
-            func.max(Report.id).label("last_id"),
+            func.max(Report.id).label("last_id"),  # the id, for a cell of one
         ).group_by(gy, gx)
     ).all()
     return {
         "mode": "clusters",
         "total": sum(r.n for r in rows),
-        "clusters": [[r.n, round(r.lat, 5), round(r.lon, 5), r.last_id] for r in rows],
+        "clusters": [
+            [r.n, round(r.lat, 5), round(r.lon, 5), r.last_id if r.n == 1 else 0] for r in rows
+        ],
     }
 
 
