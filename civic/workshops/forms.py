@@ -64,6 +64,7 @@ class SlideForm(BaseForm):
     poll_id = SelectField(_l("Poll"), coerce=int, validators=[Optional()])
     budget_id = SelectField(_l("Budget"), coerce=int, validators=[Optional()])
     challenge_id = SelectField(_l("Challenge"), coerce=int, validators=[Optional()])
+    challenge_dataset_id = SelectField(_l("Open dataset"), coerce=int, validators=[Optional()])
     dataset_id = SelectField(_l("CSV file"), coerce=int, validators=[Optional()])
 
 

@@ -424,6 +424,8 @@ def _apply_chart(slide: Slide, data: SlideInput) -> None:
             raise DomainError(_l("Choose what to show from this source."), field=source.param)
         else:
             params[source.param] = value
+    if source.param == "challenge_dataset_id":
+        read_challenge_dataset(params["challenge_dataset_id"])
     if source.param == "dataset_id":
         dataset = db.session.get(WorkshopDataset, params["dataset_id"])
         if dataset is None or dataset.session_id != slide.session_id:
@@ -634,22 +636,57 @@ def list_datasets(session_id: int) -> list[WorkshopDataset]:
     )
 
 
+def _table_chart(title: str, columns: list[str], rows: list[list[str]]) -> Chart:
+    series = []
+    for i, column in enumerate(columns[1:], start=1):
+        values = tuple(parse_number(row[i]) for row in rows)
+        if any(v is not None for v in values):
+            series.append(Series(column, values))
+    return Chart(
+        title=title,
+        labels=tuple(row[0] for row in rows),
+        series=tuple(series),
+        label_heading=columns[0],
+    )
+
+
 def dataset_chart(slide: Slide) -> Chart | None:
     """A chart of the slide's CSV: labels from the first column, a series per number column."""
     dataset = slide.dataset
     if dataset is None:
         return None
-    series = []
-    for i, column in enumerate(dataset.columns[1:], start=1):
-        values = tuple(parse_number(row[i]) for row in dataset.rows)
-        if any(v is not None for v in values):
-            series.append(Series(column, values))
-    return Chart(
-        title=pick_text(slide.title).text or dataset.name,
-        labels=tuple(row[0] for row in dataset.rows),
-        series=tuple(series),
-        label_heading=dataset.columns[0],
-    )
+    return _table_chart(pick_text(slide.title).text or dataset.name, dataset.columns, dataset.rows)
+
+
+def read_challenge_dataset(dataset_id: int | None) -> tuple[list[str], list[list[str]]]:
+    """An open CSV dataset of the challenges module, read as a table (DomainError if unusable)."""
+    import importlib
+
+    from civic.challenges.models import Dataset
+
+    dataset = db.session.get(Dataset, dataset_id) if dataset_id else None
+    if dataset is None or dataset.access != "open" or dataset.file_kind != "csv":
+        raise DomainError(
+            _l("Choose one of the open CSV datasets offered."), field="challenge_dataset_id"
+        )
+    files = importlib.import_module("civic.challenges.files")
+    with files.open_file(dataset.storage_key) as handle:
+        data = handle.read(MAX_DATASET_BYTES + 1)
+    try:
+        return parse_dataset(data)
+    except DomainError as error:
+        raise DomainError(error.message, field="challenge_dataset_id") from None
+
+
+def challenge_dataset_chart(slide: Slide) -> Chart | None:
+    """A chart of an open challenge dataset (None if it is no longer open or readable)."""
+    try:
+        columns, rows = read_challenge_dataset(
+            (slide.chart_params or {}).get("challenge_dataset_id")
+        )
+    except DomainError:
+        return None
+    return _table_chart(pick_text(slide.title).text, columns, rows)
 
 
 # -- Answers --------------------------------------------------------------------------------

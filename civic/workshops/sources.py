@@ -25,7 +25,7 @@ class ChartSource:
     label: object
     module: str
     chart_types: tuple[str, ...]
-    # "days", "poll_id", "budget_id", "challenge_id", "dataset_id", or None.
+    # "days", "poll_id", "budget_id", "challenge_id", "challenge_dataset_id", "dataset_id", or None.
     param: str | None
     build: Callable[[object], Chart | None]
 
@@ -49,6 +49,12 @@ def _csv_chart(slide) -> Chart | None:
     from civic.workshops.services import dataset_chart
 
     return dataset_chart(slide)
+
+
+def _challenge_dataset_chart(slide) -> Chart | None:
+    from civic.workshops.services import challenge_dataset_chart
+
+    return challenge_dataset_chart(slide)
 
 
 def _readiness_chart(slide) -> Chart | None:
@@ -141,6 +147,14 @@ CHART_SOURCES: dict[str, ChartSource] = {
             ("bar",),
             "challenge_id",
             _optional(stats.challenge_results, "challenge_id"),
+        ),
+        ChartSource(
+            "challenge_dataset",
+            _l("An open CSV dataset of the challenges"),
+            "challenges",
+            ("bar", "stacked_bar", "line"),
+            "challenge_dataset_id",
+            _challenge_dataset_chart,
         ),
         ChartSource(
             "dataset",

@@ -300,7 +300,15 @@ def _slide_form(session, formdata=None, slide=None, locale=None):
             **{
                 k: v
                 for k, v in (slide.chart_params or {}).items()
-                if k in ("days", "poll_id", "budget_id", "challenge_id", "dataset_id")
+                if k
+                in (
+                    "days",
+                    "poll_id",
+                    "budget_id",
+                    "challenge_id",
+                    "challenge_dataset_id",
+                    "dataset_id",
+                )
             },
         )
     form = SlideForm(formdata=formdata, **data)
@@ -316,6 +324,14 @@ def _slide_form(session, formdata=None, slide=None, locale=None):
             (c["id"], str(c["title"])) for c in stats.public_challenges() if c.get("has_results")
         ]
     form.challenge_id.choices = choices(none + challenge_rows)
+    open_csv = []
+    if stats.challenges_available():
+        open_csv = [
+            (d.id, pick_text(d.title).text)
+            for d in stats.open_challenge_datasets()
+            if d.file_kind == "csv"
+        ]
+    form.challenge_dataset_id.choices = choices(none + open_csv)
     form.dataset_id.choices = choices(
         none + [(d.id, d.name) for d in services.list_datasets(session.id)]
     )
@@ -337,6 +353,7 @@ def _slide_input(form: SlideForm) -> services.SlideInput:
             "poll_id": form.poll_id.data or None,
             "budget_id": form.budget_id.data or None,
             "challenge_id": form.challenge_id.data or None,
+            "challenge_dataset_id": form.challenge_dataset_id.data or None,
             "dataset_id": form.dataset_id.data or None,
         },
     )

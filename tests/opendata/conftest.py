@@ -38,6 +38,7 @@ PRIVATE = {
     "facilitator_email": "facilitator.private@example.org",
     "judge_feedback": "Feedback from judge",
     "judge_comment": "Comment 0",
+    "closed_dataset": "CLOSEDDATASETTITLE",
 }
 
 
@@ -51,6 +52,7 @@ class City:
     published_session_id: int | None = None
     unpublished_session_id: int | None = None
     challenge_id: int | None = None
+    open_dataset_id: int | None = None
     report_ids: dict = field(default_factory=dict)
     pseudonyms: list = field(default_factory=list)
 
@@ -229,6 +231,40 @@ def _workshops(facilitator) -> tuple[int, int]:
     return published.id, private.id
 
 
+def _datasets(actor_id: int) -> int:
+    """An open CSV dataset and a closed one, through the challenges module's services."""
+    import io
+
+    from civic.challenges import services as challenges
+
+    def metadata(title: str, access: str):
+        return challenges.DatasetInput(
+            title={"en": title},
+            description={"en": "PM10 by district"},
+            file_kind="csv",
+            licence="CC-BY-4.0",
+            update_frequency="never",
+            access=access,
+            collection="machine",
+            personalisation="not_personal",
+            authorship="official_bodies",
+            format_kind="open",
+            refinement="processed",
+            dimensions=("spatial_2d",),
+            statistical_kind="quantitative",
+            dynamics="static",
+        )
+
+    table = b"district,pm10 2019,pm10 2020\nCentro,41,40\nPorto,35,36\n"
+    opened = challenges.create_dataset(
+        actor_id, metadata("Air quality", "open"), io.BytesIO(table), "air.csv"
+    )
+    challenges.create_dataset(
+        actor_id, metadata(PRIVATE["closed_dataset"], "closed"), io.BytesIO(table), "closed.csv"
+    )
+    return opened.id
+
+
 def _challenge(request) -> int:
     """A judged challenge with published results, built with the challenges tests' helpers."""
     from civic.challenges import services as challenges
@@ -276,4 +312,5 @@ def city(app, districts, make_user, request):
     result.published_session_id, result.unpublished_session_id = _workshops(facilitator)
     if stats.challenges_available():
         result.challenge_id = _challenge(request)
+        result.open_dataset_id = _datasets(request.getfixturevalue("innovation").id)
     return result

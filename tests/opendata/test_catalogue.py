@@ -30,6 +30,8 @@ def test_catalogue_lists_everything_public_and_nothing_unpublished(app, city):
         assert ("reports", "all") in entries
     if stats.challenges_available():
         assert ("challenge-results", str(city.challenge_id)) in entries
+        assert ("challenge-datasets", str(city.open_dataset_id)) in entries
+        assert len([e for e in entries if e[0] == "challenge-datasets"]) == 1  # not the closed one
     else:
         assert not [e for e in entries if e[0] == "challenge-results"]
 

@@ -18,6 +18,8 @@ def _params(key: str, city, session_id: int, facilitator_id: int) -> dict:
         return {"budget_id": city.published_budget_id}
     if key == "challenge_results":
         return {"challenge_id": city.challenge_id}
+    if key == "challenge_dataset":
+        return {"challenge_dataset_id": city.open_dataset_id}
     if key == "dataset":
         data = b"district,trees planted\nCentro,12\nPorto,30\n"
         return {"dataset_id": services.upload_dataset(facilitator_id, session_id, "Trees", data).id}
@@ -57,6 +59,12 @@ def test_every_available_source_draws_its_chart_on_the_presenter_view(
             assert "<svg" in html and "Show the figures as a table" in html, key
             csv_text = client.get(f"/workshops/slides/{slide.id}/chart.csv").get_data(as_text=True)
             assert len(csv_text.splitlines()) >= 2, key
+    if "challenge_dataset" in slides:
+        air = services.slide_chart(slides["challenge_dataset"])
+        assert air.labels == ("Centro", "Porto") and [s.name for s in air.series] == [
+            "pm10 2019",
+            "pm10 2020",
+        ]
     trees = services.slide_chart(slides["dataset"])
     assert trees.labels == ("Centro", "Porto") and trees.series[0].values == (12.0, 30.0)
     budget = services.slide_chart(slides["budget_results"])
