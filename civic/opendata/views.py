@@ -243,3 +243,19 @@ def kiosk(key: str | None = None):
         position=index + 1,
         count=len(keys),
     )
+
+
+@bp.cli.command("refresh")
+def refresh_command() -> None:
+    """Queue a rebuild of every open data file (run it from cron, e.g. hourly)."""
+    import click
+
+    from civic.jobs import enqueue
+    from civic.opendata.jobs import build_export
+
+    count = 0
+    for entry in list_entries():
+        for fmt in entry.source.formats:
+            enqueue(build_export, export_key(entry.source.key, entry.item.id, fmt))
+            count += 1
+    click.echo(f"{count} open data files queued for rebuilding.")

@@ -174,3 +174,16 @@ def test_every_source_declares_licence_description_and_formats():
         assert source.licence.startswith("https://")
         assert str(source.title) and str(source.description)
         assert source.formats or source.key == "challenge-datasets"  # links to its own files
+
+
+def test_the_refresh_command_builds_every_file(app, city):
+    from civic.opendata.models import OpenDataExport
+
+    result = app.test_cli_runner().invoke(args=["opendata", "refresh"])
+    assert result.exit_code == 0, result.output
+    expected = sum(len(e.source.formats) for e in list_entries())
+    assert f"{expected} open data files queued" in result.output
+    from civic.extensions import db
+
+    rows = db.session.scalars(db.select(OpenDataExport)).all()
+    assert len(rows) == expected and {r.state for r in rows} == {"ready"}
