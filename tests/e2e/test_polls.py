@@ -87,6 +87,10 @@ def test_propose_approve_vote_in_three_ways_and_see_results_and_the_clock(
     page.get_by_role("link", name="Should Rua Central be closed to cars on Sundays?").click()
     check(page)
     poll_url = page.url
+    # Voting with nothing chosen: the refusal (a 400) replaces the panel, next to the form.
+    page.get_by_role("button", name="Vote", exact=True).click()
+    expect(page.locator("#vote-error")).to_have_text("Please choose an option.")
+    expect(page.locator("#vote-error")).to_be_focused()
     page.get_by_text("Every Sunday", exact=True).click()
     page.evaluate("window.__notReloaded = true")
     page.get_by_role("button", name="Vote", exact=True).click()
