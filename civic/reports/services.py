@@ -699,7 +699,13 @@ def submit_report(data: ReportInput, now: datetime | None = None) -> Report:
     report.updates = [ReportUpdate(kind="created", to_state="new", created_at=now, is_public=True)]
     # The reporter hears of changes through reporter_id/reporter_email: no follower row needed.
     db.session.add(report)
-    db.session.commit()
+    # Everything the caller reads was just written: keep it loaded instead of re-reading it.
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
     for stored_file in stored:
         if stored_file.status != "ready":
             enqueue(make_image_derivatives, stored_file.id)
