@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import click
 from flask import Blueprint, Response, flash, jsonify, redirect, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -691,3 +692,29 @@ def settings():
     elif form.is_submitted():
         status = 400
     return render("polls/staff/settings.html", form=form, status=status)
+
+
+# ---------------------------------------------------------------- commands (`civic polls ...`)
+
+
+@bp.cli.command("seal-closed")
+def seal_closed_command() -> None:
+    """Delete the pseudonym keys of polls past their closing time (run from cron)."""
+    click.echo(f"{services.seal_closed_polls()} poll(s) sealed.")
+
+
+@bp.cli.command("recount")
+@click.argument("poll_id", type=int)
+@click.option(
+    "--repair", is_flag=True, help="Rebuild the counters from the ballots if they differ."
+)
+def recount_command(poll_id: int, repair: bool) -> None:
+    """Count a poll's ballots again and compare them with its counters."""
+    recount = services.recount_poll(poll_id, repair=repair)
+    click.echo(
+        f"participants {recount.participations} (counter {recount.participants_counter}), "
+        f"ballots {recount.ballots}; per option {recount.ballot_counts} "
+        f"(counters {recount.counters}): {'exact' if recount.is_exact else 'DIFFERENT'}"
+    )
+    if not recount.is_exact and not repair:
+        raise SystemExit(1)

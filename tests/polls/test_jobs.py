@@ -66,3 +66,17 @@ def test_poll_page_seals_a_closed_poll_on_first_view(app, make_poll, make_user, 
     page = services.poll_page(poll.id, voter, now=utcnow() + timedelta(days=8))
     assert page.my_vote is not None and page.my_vote.option_ids is None
     assert db.session.get(PollKey, poll.id) is None
+
+
+def test_commands_seal_and_recount(app, make_poll, make_user, districts):
+    poll = make_poll(opened_days_ago=11)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["polls", "seal-closed"])
+    assert result.exit_code == 0 and "1 poll(s) sealed." in result.output
+    open_poll = make_poll()
+    services.cast_vote(
+        make_user(verified_district=districts["porto"]).id, open_poll.id, [open_poll.options[0].id]
+    )
+    result = runner.invoke(args=["polls", "recount", str(open_poll.id)])
+    assert result.exit_code == 0 and "exact" in result.output
+    assert poll.id != open_poll.id
