@@ -179,13 +179,15 @@ def load(url: str, count: int, residents: int) -> dict:
                 else:
                     state = "new" if roll < 0.5 else "acknowledged"
                 if state != "new":
-                    ack = created + timedelta(hours=2 + 40 * roll)
+                    ack = min(created + timedelta(hours=2 + 40 * roll), now)
                     notes = "Crew scheduled."
                 if state == "resolved":
                     resolved = created + timedelta(days=target * (0.3 + 1.5 * roll))
                     notes = "Fixed."
+                    if resolved > now:  # not fixed yet, then
+                        state, resolved, notes = "in_progress", None, "Crew scheduled."
                 if state == "closed":
-                    closed = created + timedelta(days=2)
+                    closed = min(created + timedelta(days=2), now)
                     reason = "cannot_find"
                     notes = "Not found on site."
                 updated = max(t for t in (created, ack, resolved, closed) if t is not None)

@@ -5,6 +5,7 @@ Open311 keys."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
@@ -171,13 +172,32 @@ def index():
     )
 
 
+def _date_arg(value: str | None):
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _map_filters(args) -> services.ReportFilters:
+    category = _int_or_none(args.get("category"))
+    district = _int_or_none(args.get("district"))
+    return services.ReportFilters(
+        category_ids=(category,) if category else (),
+        states=services.state_group(args.get("state", "")),
+        district_ids=(district,) if district else (),
+        date_from=_date_arg(args.get("date_from")),
+        date_to=_date_arg(args.get("date_to")),
+    )
+
+
 @bp.get("/map.json")
 def map_data():
     """Compact map data for a viewport: points when zoomed in, counts per cell otherwise."""
-    form = _filter_form()
+    # Read the filters directly (no form with its lists of choices): this is the hot path.
     bbox = parse_bbox(request.args.get("bbox"))
     zoom = request.args.get("zoom", 13, type=int)
-    data = services.map_data(bbox, zoom, _filters_from_args(form))
+    data = services.map_data(bbox, zoom, _map_filters(request.args))
     response = jsonify(data)
     response.headers["Cache-Control"] = "public, max-age=15"
     return assets.compress_response(response)
