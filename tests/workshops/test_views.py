@@ -401,3 +401,22 @@ def test_with_redis_the_presenter_hears_answers_as_server_sent_events(
         event.decode() if isinstance(event, bytes) else event
     )
     response.close()
+
+
+PUBLIC_ENDPOINTS = {
+    "workshops.join",
+    "workshops.audience",
+    "workshops.audience_poll",
+    "workshops.answer",
+    "workshops.public_results",
+    "workshops.public_chart",
+}
+
+
+def test_every_other_workshops_route_is_for_facilitators(app):
+    endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("workshops.")}
+    assert PUBLIC_ENDPOINTS <= endpoints
+    for endpoint in endpoints - PUBLIC_ENDPOINTS:
+        assert getattr(app.view_functions[endpoint], "required_roles", None) == ("facilitator",), endpoint
+    tested = {path for _m, path in FACILITATOR_ROUTES}
+    assert len(tested) + 1 >= len(endpoints - PUBLIC_ENDPOINTS)  # + hide_answer, tested apart
