@@ -44,10 +44,10 @@ def _register_blueprints(app: Flask) -> None:
     from civic.budgeting.views import bp as budgeting_bp
     from civic.challenges.views import bp as challenges_bp
     from civic.core.views import bp as core_bp
+    from civic.opendata.views import bp as opendata_bp
+    from civic.polls.views import bp as polls_bp
     from civic.reports.open311 import bp as open311_bp
     from civic.reports.views import bp as reports_bp
-    from civic.polls.views import bp as polls_bp
-    from civic.opendata.views import bp as opendata_bp
     from civic.workshops.views import bp as workshops_bp
 
     app.register_blueprint(core_bp)
