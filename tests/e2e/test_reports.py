@@ -253,3 +253,44 @@ def make_staff_e2e(make_user):
         return staff
 
     return factory
+
+
+def test_staff_and_admin_pages_are_accessible_on_a_phone(live_server, browser, city, make_user):
+    from civic.reports import services
+
+    admin = make_user(email="boss@example.org", roles=("admin", "staff"), locale="en")
+    city["set_departments"](None, admin.id, [city["roads"].id])
+    category = services.get_category_by_code("pothole")
+    for i in range(3):
+        services.submit_report(
+            services.ReportInput(
+                category_id=category.id,
+                description=f"Hole {i}",
+                latitude=SPOT["latitude"] + i * 0.0001,
+                longitude=SPOT["longitude"],
+                answers={"size": "small"},
+                reporter_id=admin.id,
+                skip_duplicate_check=True,
+            )
+        )
+    context, page = new_phone(browser, live_server)
+    sign_in(page, live_server, admin.email)
+    for path in (
+        "/reports/staff",
+        "/reports/staff/statistics",
+        "/reports/staff/hotspots",
+        "/reports/admin/categories",
+        f"/reports/admin/categories/{category.id}",
+        "/reports/admin/api-keys",
+        "/reports/subscriptions",
+        "/reports/mine",
+        "/reports/1",
+    ):
+        page.goto(live_server.url + path)
+        assert page.locator("h1").count() == 1, path
+        check_accessibility(page)
+        check_fits_phone(page)
+    page.goto(live_server.url + "/reports/staff/hotspots")
+    # Six district outlines and the one hexagon where the three reports sit.
+    expect(page.locator("#hotspot-map .leaflet-overlay-pane path")).to_have_count(7)
+    context.close()
