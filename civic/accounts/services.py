@@ -462,15 +462,34 @@ def export_user_data(user_id: int) -> dict[str, Any]:
             {"key": f.key, "content_type": f.content_type, "created_at": f.created_at.isoformat()}
             for f in db.session.scalars(db.select(StoredFile).where(StoredFile.owner_id == user.id))
         ],
-        "polls": _module_export(user.id),
+        "polls": _polls_export(user.id),
+        "reports": _reports_export(user.id),
     }
 
 
-def _module_export(user_id: int) -> dict:
+def _polls_export(user_id: int) -> dict:
     """What the polls module holds about the person (it owns that data, so it builds the export)."""
     from civic.polls.services import export_user_polls
 
     return export_user_polls(user_id)
+
+
+def _reports_export(user_id: int) -> list[dict]:
+    """The problems the person reported, as they wrote them."""
+    from civic.reports.models import Report
+
+    return [
+        {
+            "id": r.id,
+            "created_at": r.created_at.isoformat(),
+            "state": r.state,
+            "description": r.description,
+            "address": r.address,
+            "latitude": r.latitude,
+            "longitude": r.longitude,
+        }
+        for r in db.session.scalars(db.select(Report).where(Report.reporter_id == user_id))
+    ]
 
 
 def delete_account(user_id: int, password: str) -> None:
