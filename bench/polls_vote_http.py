@@ -197,6 +197,10 @@ def start_gunicorn(args, port: int) -> subprocess.Popen:
         args.worker_class,
         "--threads",
         str(args.threads),
+        # A gthread worker keeps accepting kept-alive connections up to this number: without
+        # a limit the first worker takes all 50 clients and the others sit idle.
+        "--worker-connections",
+        str(args.worker_connections or -(-args.concurrency // args.workers)),
         "--backlog",
         "2048",
         "--log-level",
@@ -452,6 +456,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--worker-connections",
+        type=int,
+        default=0,
+        help="kept-alive connections per worker (default: the clients shared evenly)",
+    )
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on each phase")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()

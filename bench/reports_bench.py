@@ -268,6 +268,10 @@ def start_gunicorn(args, port: int, extra_env: dict) -> subprocess.Popen:
         "gthread",
         "--threads",
         str(args.threads),
+        # A gthread worker keeps accepting kept-alive connections up to this number: without
+        # a limit one worker can take every client while the others sit idle.
+        "--worker-connections",
+        str(-(-args.clients // args.workers)),
         "--backlog",
         "2048",
         "--log-level",

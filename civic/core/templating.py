@@ -37,6 +37,13 @@ def _url_with_lang(code: str) -> str:
     return f"{request.path}?{urlencode(args, doseq=True)}"
 
 
+class _LanguageLinks:
+    """(code, name, this page in that language) for the switcher, computed when iterated."""
+
+    def __iter__(self):
+        return iter([(code, name, _url_with_lang(code)) for code, name in LANGUAGES.items()])
+
+
 def init_templating(app: Flask) -> None:
     """Context for base.html and template settings."""
     app.jinja_env.trim_blocks = True
@@ -50,8 +57,7 @@ def init_templating(app: Flask) -> None:
         nav = [(endpoint, label) for endpoint, label in NAV_ITEMS if endpoint in app.view_functions]
         return {
             "nav_items": nav,
-            "language_links": [
-                (code, name, _url_with_lang(code)) for code, name in LANGUAGES.items()
-            ],
+            # Built only when a page's shell lists them (fragments never do).
+            "language_links": _LanguageLinks(),
             "city_name": app.config["CIVIC_CITY_NAME"],
         }

@@ -1114,14 +1114,23 @@ def cast_vote(
     option_ids: Iterable[int],
     expected_version: int = 0,
     now: datetime | None = None,
+    hot_path: bool = True,
 ) -> VoteReceipt:
     """Record a vote, or change it (when the poll allows) from the version the voter saw.
 
     A first vote (expected_version 0) goes straight to the insert that the unique constraint
     guards; sending the same choice again is harmless: the answer says it is already counted.
+    On PostgreSQL a first vote tries the hot path (civic/polls/voting.py) first, unless the
+    caller already did (hot_path=False).
     """
     now = now or utcnow()
     user = db.session.get(User, user_id)
+    if hot_path and expected_version == 0 and db.session.get_bind().dialect.name == "postgresql":
+        from civic.polls import voting  # imports this module
+
+        receipt = voting.first_vote(user, poll_id, option_ids, now)
+        if receipt is not None:
+            return receipt
     poll, key = _load_poll_and_key(poll_id)
     refusal = voting_refusal(poll, user, now)
     if refusal is not None:
