@@ -359,22 +359,31 @@ def run_phase(
     send,
     max_seconds: float,
     server_pid: int | None = None,
+    rate: float | None = None,
 ) -> Phase:
-    """Every client works through its own list of jobs at once; one request in flight each."""
+    """Every client works through its own list of jobs at once; one request in flight each.
+
+    With `rate`, requests are due at a steady pace (open loop: client i sends its k-th request
+    at (k * clients + i) / rate seconds) and each latency counts from when the request was due,
+    so a server falling behind shows as latency rather than as a slower pace."""
     phase = Phase(name)
     lock = threading.Lock()
     barrier = threading.Barrier(len(clients) + 1)
     deadline = [0.0]
+    epoch = [0.0]
 
-    def work(client: Slot, jobs: list) -> None:
+    def work(index: int, client: Slot, jobs: list) -> None:
         barrier.wait()
         local = []
         statuses = Counter()
         errors = 0
-        for job in jobs:
+        for number, job in enumerate(jobs):
             if time.monotonic() > deadline[0]:
                 break
             start = time.perf_counter()
+            if rate:
+                start = epoch[0] + (number * len(clients) + index) / rate
+                time.sleep(max(0.0, start - time.perf_counter()))
             try:
                 ok, status = send(client, job)
             except Exception:  # noqa: BLE001 - any failure is an error in the report
@@ -388,13 +397,14 @@ def run_phase(
             phase.errors += errors
 
     threads = [
-        threading.Thread(target=work, args=(c, j))
-        for c, j in zip(clients, jobs_per_client, strict=True)
+        threading.Thread(target=work, args=(i, c, j))
+        for i, (c, j) in enumerate(zip(clients, jobs_per_client, strict=True))
     ]
     for thread in threads:
         thread.start()
     deadline[0] = time.monotonic() + max_seconds
     cpu_before = server_cpu_seconds(server_pid) if server_pid else 0.0
+    epoch[0] = time.perf_counter() + 0.05
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
@@ -463,6 +473,12 @@ def main() -> int:
         help="kept-alive connections per worker (default: the clients shared evenly)",
     )
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on each phase")
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=0,
+        help="votes per second of the paced phase (default: half the measured vote throughput)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql") or "127.0.0.1" not in args.database_url:
@@ -478,7 +494,8 @@ def main() -> int:
         flush=True,
     )
     reset_database(database_url)
-    setup = prepare(database_url, args.voters, args.polls)
+    # One more poll than asked for: the paced phase votes in it.
+    setup = prepare(database_url, args.voters, args.polls + 1)
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
@@ -559,12 +576,24 @@ def main() -> int:
 
         # Each concurrent client is one voter at a time: it casts that voter's vote in every
         # poll, then moves to its next voter. 50 distinct voters are in flight at any moment.
+        *saturated_polls, paced_poll = setup.poll_ids
         vote_jobs = [
-            [(number, poll_id) for number in group for poll_id in setup.poll_ids]
+            [(number, poll_id) for number in group for poll_id in saturated_polls]
             for group in voters_of
         ]
         votes = run_phase(
             "vote (htmx POST)", clients, vote_jobs, vote, args.max_seconds, server.pid
+        )
+        # The same votes at a steady pace the server can carry: latency without a queue.
+        paced_rate = args.paced_rate or round(votes.count / votes.seconds / 2)
+        paced = run_phase(
+            f"vote at a steady {paced_rate}/s",
+            clients,
+            [[(number, paced_poll) for number in group] for group in voters_of],
+            vote,
+            args.max_seconds,
+            server.pid,
+            rate=paced_rate,
         )
         trivial_after = run_phase(
             "trivial route, again",
@@ -589,7 +618,7 @@ def main() -> int:
     print()
     print("| phase | requests | req/s | p50 ms | p99 ms | mean ms | server CPU ms/req | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for phase in (trivial, health, votes, trivial_after):
+    for phase in (trivial, health, votes, paced, trivial_after):
         print(phase.row())
     print()
     print(f"vote throughput / trivial ceiling: {vote_rate / ceiling:.0%}")
@@ -612,12 +641,16 @@ def main() -> int:
                     "vote_p50_ms": votes.percentile(50),
                     "vote_p99_ms": votes.percentile(99),
                     "vote_errors": votes.errors,
+                    "paced_rate": paced_rate,
+                    "paced_p50_ms": paced.percentile(50),
+                    "paced_p99_ms": paced.percentile(99),
+                    "paced_errors": paced.errors,
                     "ratio": vote_rate / ceiling,
                     "tally_exact": not problems,
                 }
             )
         )
-    return 0 if not problems and votes.errors == 0 else 1
+    return 0 if not problems and votes.errors == 0 and paced.errors == 0 else 1
 
 
 if __name__ == "__main__":
