@@ -9,6 +9,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from civic.core import geo
@@ -734,7 +735,7 @@ def bulk():
                 raise
             form.add_domain_error(error)
             return _queue_context(_staff_filter_form(), form, status=error.status_code)
-        flash(_("%(count)s reports changed.", count=count), "success")
+        flash(ngettext("%(num)s report changed.", "%(num)s reports changed.", count), "success")
         return redirect(url_for("reports.staff_queue"))
     return _queue_context(_staff_filter_form(), form, status=400)
 

@@ -477,6 +477,18 @@ def test_queue_filters_and_bulk(client, submit, make_staff):
     )
     assert response.status_code == 302
     assert db.session.scalar(select(func.count()).where(Report.state == "acknowledged")) == 2
+    assert "2 reports changed." in page(client.get(response.headers["Location"]))
+    # One report: the singular, and in Arabic the form of one (no number needed).
+    one = {"report_ids": [str(reports[2].id)], "state": "acknowledged", "message": "Planned"}
+    response = client.post("/reports/staff/bulk", data=one)
+    assert "1 report changed." in page(client.get(response.headers["Location"]))
+    both = {
+        "report_ids": [str(r.id) for r in reports[:2]],
+        "state": "in_progress",
+        "message": "Soon",
+    }
+    response = client.post("/reports/staff/bulk?lang=ar", data=both)
+    assert "تم تعديل بلاغين." in page(client.get(response.headers["Location"] + "?lang=ar"))
 
 
 def test_statistics_and_hotspots_pages(client, submit, make_staff):
