@@ -62,9 +62,10 @@ def w3c(value: datetime | None) -> str | None:
     """A W3C datetime in UTC, without fractional seconds."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0).isoformat() + "Z"
+    if value.tzinfo is None:  # naive values are UTC already (SQLite)
+        return value.isoformat(timespec="seconds") + "Z"
+    # "…+00:00" becomes "…Z"; two C calls, as a list of 1,000 requests formats 3,000 of these.
+    return value.astimezone(UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 def _xml_value(element: ET.Element, value: Any) -> None:
