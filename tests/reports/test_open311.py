@@ -302,6 +302,8 @@ def test_get_requests_fields_types_and_default_window(client, submit, make_staff
         request.findtext("service_request_id") == str(recent.id)
         and request.findtext("status") == "closed"
     )
+    for key in ("requested_datetime", "updated_datetime", "expected_datetime"):
+        assert request.findtext(key) == item[key]  # the same W3C text in both formats
 
 
 def test_get_requests_filters(client, submit, categories, make_staff):
